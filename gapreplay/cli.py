@@ -1,0 +1,157 @@
+"""The `gapreplay` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "sample.yaml"
+EXIT_FAILED = 1
+EXIT_STRICT = 3
+
+console = Console(stderr=False)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lakehouse", default="lakehouse", help="lakehouse root (./lakehouse)")
+    parser.add_argument("--master", default=None, help="Spark master, e.g. spark://host:7077")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit non-zero when any input was quarantined"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gapreplay", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="read source files into a bronze table")
+    ingest.add_argument("source", choices=["pubmed"])
+    ingest.add_argument("inputs", nargs="+", help="files, directories or globs (.gz streamed)")
+    _add_common(ingest)
+
+    corpus = sub.add_parser("corpus", help="run the pipeline's stages in order")
+    corpus.add_argument("--config", required=True, help="corpus YAML config")
+    corpus.add_argument("--out", default=None, help="shard folder (overrides the config)")
+    corpus.add_argument("--from", dest="from_stage", default=None, help="first stage to run")
+    corpus.add_argument("--to", dest="to_stage", default=None, help="last stage to run")
+    _add_common(corpus)
+    corpus.set_defaults(lakehouse=None)
+
+    sql = sub.add_parser("sql", help="query the lakehouse tables (named <layer>_<table>)")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _add_common(sql)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("gapreplay: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line for the user; the traceback with --verbose
+        if args.verbose:
+            logging.exception("failed")
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"gapreplay {args.command}: {type(exc).__name__}: {first}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _spark(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from spark_jobs.session import get_spark
+
+    return get_spark(master=args.master)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from spark_jobs.config import IngestConfig
+    from spark_jobs.ingest_pubmed import ingest_pubmed
+
+    jobs = {"pubmed": ingest_pubmed}
+    spark = _spark(args)
+    result = jobs[args.source](spark, IngestConfig(lakehouse=args.lakehouse, inputs=args.inputs))
+    _print_results([result])
+    return _exit_status(args, [result])
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from spark_jobs.config import load_config
+    from spark_jobs.pipeline import run_corpus
+
+    config = load_config(args.config)
+    if args.lakehouse:
+        config.lakehouse = args.lakehouse
+    if args.out:
+        config.shards = args.out
+    from spark_jobs.session import get_spark
+
+    spark = get_spark(master=args.master or config.spark.master, conf=config.spark.conf)
+    results = run_corpus(spark, config, args.from_stage, args.to_stage)
+    _print_results(results)
+    console.print(f"lakehouse: {Path(config.lakehouse).resolve()}")
+    return _exit_status(args, results)
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from spark_jobs.sql import run_sql
+
+    spark = _spark(args)
+    frame = run_sql(spark, args.lakehouse, args.query)
+    if args.format == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        print(frame.to_json(orient="records", date_format="iso", default_handler=str))
+    else:
+        table = Table(show_lines=False)
+        for column in frame.columns:
+            table.add_column(str(column))
+        for row in frame.itertuples(index=False):
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+        console.print(f"{len(frame)} row(s)")
+    return 0
+
+
+def _print_results(results: list) -> None:  # type: ignore[type-arg]
+    table = Table(title="gapreplay summary")
+    for column in ("stage", "table", "rows now", "metrics", "run"):
+        table.add_column(column)
+    for r in results:
+        metrics = ", ".join(f"{k}={v}" for k, v in r.metrics.items())
+        table.add_row(r.stage, r.table, str(r.rows_out), metrics, r.run_id[:12])
+    console.print(table)
+    quarantined = sum(r.quarantined for r in results)
+    if quarantined:
+        console.print(
+            f"{quarantined} input piece(s) quarantined: "
+            'gapreplay sql "SELECT * FROM bronze_quarantine" shows them'
+        )
+
+
+def _exit_status(args: argparse.Namespace, results: list) -> int:  # type: ignore[type-arg]
+    if args.strict and any(r.quarantined for r in results):
+        print("gapreplay: --strict: inputs were quarantined", file=sys.stderr)
+        return EXIT_STRICT
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "corpus": cmd_corpus, "sql": cmd_sql}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Table definitions, one module per layer: Spark types, constraints, properties."""

@@ -1,0 +1,1 @@
+"""Spark jobs: one module per job, each `(spark, config) -> result` over Delta tables."""

@@ -1,0 +1,88 @@
+"""Configuration: YAML validated at load, with errors that name the bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the file and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IngestConfig(_Strict):
+    """One ingest job: which files go into which lakehouse."""
+
+    lakehouse: str = "lakehouse"
+    inputs: list[str] = Field(min_length=1)
+
+
+class SourceInputs(_Strict):
+    inputs: list[str] = Field(default_factory=list)
+
+
+class SourcesConfig(_Strict):
+    pubmed: SourceInputs = Field(default_factory=SourceInputs)
+
+
+class SparkConfig(_Strict):
+    master: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class CorpusConfig(_Strict):
+    """The whole build: `gapreplay corpus --config FILE`."""
+
+    name: str = "corpus"
+    lakehouse: str = "lakehouse"
+    shards: str = "shards"
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
+
+
+def load_config(path: str | Path) -> CorpusConfig:
+    """Load and validate a corpus config; relative input paths are taken from the file's
+    folder, so a config works from any working directory."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    try:
+        config = CorpusConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + _describe(exc)) from exc
+    base = path.resolve().parent
+    for source in config.sources.model_dump():
+        inputs: SourceInputs = getattr(config.sources, source)
+        inputs.inputs = [str(_resolve(base, p)) for p in inputs.inputs]
+    return config
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else base / p
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{key}: {msg}")
+    return "; ".join(parts)
+
+
+def dump_config(config: BaseModel) -> dict[str, Any]:
+    return config.model_dump(mode="json")

@@ -1,0 +1,98 @@
+"""Recording stage runs in `_runs`: one row per run, written when the run ends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from schemas.runs import RUNS
+from spark_jobs.tables import append
+
+log = logging.getLogger(__name__)
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when running from a checkout."""
+    try:
+        version = metadata.version("gapreplay")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{version}+{commit}" if commit else version
+
+
+def config_sha256(settings: Any) -> str:
+    """A stable hash of a stage's inputs and settings (JSON with sorted keys)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class StageRun:
+    """One run of a stage; fill `metrics`, `rows_in`, `rows_out`, `table_versions`."""
+
+    spark: SparkSession
+    lakehouse: str
+    stage: str
+    settings: dict[str, Any]
+    inputs: list[str] = field(default_factory=list)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    rows_in: int = 0
+    rows_out: int = 0
+    metrics: dict[str, int] = field(default_factory=dict)
+    table_versions: dict[str, int] = field(default_factory=dict)
+
+    def __enter__(self) -> StageRun:
+        log.info("stage %s: run %s started", self.stage, self.run_id)
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self._write("succeeded", None)
+            log.info("stage %s: run %s succeeded", self.stage, self.run_id)
+        else:
+            try:
+                self._write("failed", f"{type(exc).__name__}: {exc}")
+            except Exception:  # the original error matters more than the bookkeeping one
+                log.exception("could not record the failure of run %s", self.run_id)
+
+    def _write(self, status: str, error: str | None) -> None:
+        # One append per run, when it ends: a MERGE per status change would cost a Delta
+        # rewrite of `_runs` for every stage.
+        finished = dt.datetime.now(dt.UTC)
+        row = {
+            "run_id": self.run_id,
+            "stage": self.stage,
+            "status": status,
+            "started_at": self.started_at,
+            "finished_at": finished,
+            "config_sha256": config_sha256(self.settings),
+            "code_version": code_version(),
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "table_versions": self.table_versions,
+            "metrics": self.metrics,
+            "inputs": json.dumps(self.inputs),
+            "error": error,
+        }
+        append(self.spark, self.lakehouse, RUNS, self.spark.createDataFrame([row], RUNS.schema))

@@ -1,0 +1,163 @@
+"""Creating, validating, reading and merging the lakehouse's Delta tables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+from schemas.table_spec import SCHEMA_VERSION_PROPERTY, TableSpec
+
+
+class SchemaMismatchError(TypeError):
+    """A DataFrame does not have the columns and types of the table it is written to."""
+
+
+def table_path(root: str, spec: TableSpec) -> str:
+    return os.path.join(os.path.abspath(root) if "://" not in root else root, spec.path)
+
+
+def table_exists(spark: SparkSession, root: str, spec: TableSpec) -> bool:
+    return DeltaTable.isDeltaTable(spark, table_path(root, spec))
+
+
+def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> DeltaTable:
+    """Create the table if missing, with comments, properties and CHECK constraints.
+
+    Constraints go in at creation as `delta.constraints.*` properties (one commit); an
+    existing table that lacks one gets it by ALTER TABLE, which checks the rows it holds.
+    """
+    path = table_path(root, spec)
+    if _ENSURED.get(path) == spec.schema_version and DeltaTable.isDeltaTable(spark, path):
+        return DeltaTable.forPath(spark, path)
+    builder = DeltaTable.createIfNotExists(spark).location(path).comment(spec.comment)
+    builder = builder.addColumns(spec.schema)
+    properties = dict(spec.properties)
+    properties.update({f"delta.constraints.{k}": v for k, v in spec.constraints.items()})
+    for key, value in properties.items():
+        builder = builder.property(key, value)
+    if spec.partition_by:
+        builder = builder.partitionedBy(*spec.partition_by)
+    table = builder.execute()
+    found = {
+        r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()
+    }
+    version = found.get(SCHEMA_VERSION_PROPERTY)
+    if version is not None and int(version) != spec.schema_version:
+        raise SchemaMismatchError(
+            f"{spec.path} has schema version {version}; this code writes version "
+            f"{spec.schema_version}. Rebuild the table or migrate it."
+        )
+    for name, expr in spec.constraints.items():
+        if f"delta.constraints.{name}" not in found:
+            spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({expr})")
+    _ENSURED[path] = spec.schema_version
+    return table
+
+
+# Tables already checked by this process: creating and inspecting a table costs several
+# Spark jobs, and a stage writes the same table more than once.
+_ENSURED: dict[str, int] = {}
+
+
+def check_schema(df: DataFrame, spec: TableSpec, extra_ok: bool = False) -> DataFrame:
+    """The DataFrame's columns in table order, after checking their names and types.
+
+    Raises SchemaMismatchError naming every wrong column, instead of the error Delta would
+    give deep inside a MERGE. With `extra_ok`, columns the table lacks are dropped.
+    """
+    problems = describe_mismatch(df.schema, spec.schema, extra_ok)
+    if problems:
+        raise SchemaMismatchError(f"cannot write to {spec.path}: " + "; ".join(problems))
+    return df.select(*spec.columns)
+
+
+def describe_mismatch(
+    actual: StructType, expected: StructType, extra_ok: bool = False
+) -> list[str]:
+    have = {f.name: f for f in actual.fields}
+    problems = []
+    for field in expected.fields:
+        got = have.get(field.name)
+        if got is None:
+            problems.append(f"missing column {field.name} ({field.dataType.simpleString()})")
+        elif got.dataType != field.dataType and not _same_type(got.dataType, field.dataType):
+            problems.append(
+                f"column {field.name} is {got.dataType.simpleString()}, "
+                f"expected {field.dataType.simpleString()}"
+            )
+    extra = sorted(set(have) - set(expected.fieldNames()))
+    if extra and not extra_ok:
+        problems.append(f"unexpected columns {', '.join(extra)}")
+    return problems
+
+
+def _same_type(a, b) -> bool:  # type: ignore[no-untyped-def]
+    # Nullability inside arrays and maps is not part of the contract.
+    return a.simpleString() == b.simpleString()
+
+
+def read_table(spark: SparkSession, root: str, spec: TableSpec) -> DataFrame:
+    """The table, or an empty DataFrame of its schema when it does not exist yet."""
+    if table_exists(spark, root, spec):
+        return spark.read.format("delta").load(table_path(root, spec))
+    return spark.createDataFrame([], spec.schema)
+
+
+def merge_into(
+    spark: SparkSession,
+    root: str,
+    spec: TableSpec,
+    source: DataFrame,
+    update_condition: str | None = "true",
+    keys: Iterable[str] | None = None,
+) -> dict[str, int]:
+    """MERGE `source` into the table on its keys: update matches where `update_condition`
+    holds (SQL over `t.` and `s.`; None leaves matched rows untouched), insert the rest.
+    Returns Delta's operation metrics."""
+    source = check_schema(source, spec)
+    table = ensure_table(spark, root, spec)
+    keys = tuple(keys or spec.keys)
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    assignments = {c: f"s.{c}" for c in spec.columns}
+    merge = table.alias("t").merge(source.alias("s"), on)
+    if update_condition is not None:
+        merge = merge.whenMatchedUpdate(condition=update_condition, set=assignments)
+    merge.whenNotMatchedInsert(values=assignments).execute()
+    return last_operation_metrics(table)
+
+
+def append(spark: SparkSession, root: str, spec: TableSpec, rows: DataFrame) -> None:
+    """Append rows after checking their schema (for tables that only grow, like `_runs`)."""
+    rows = check_schema(rows, spec)
+    ensure_table(spark, root, spec)
+    rows.write.format("delta").mode("append").save(table_path(root, spec))
+
+
+def last_operation_metrics(table: DeltaTable) -> dict[str, int]:
+    row = table.history(1).select("operationMetrics").first()
+    metrics = row[0] if row and row[0] else {}
+    return {k: int(v) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
+
+
+def table_version(spark: SparkSession, root: str, spec: TableSpec) -> int | None:
+    if not table_exists(spark, root, spec):
+        return None
+    table = DeltaTable.forPath(spark, table_path(root, spec))
+    return int(table.history(1).select("version").first()[0])
+
+
+def discover_tables(root: str) -> dict[str, str]:
+    """SQL name (`<layer>_<table>`) -> path of every Delta table under the lakehouse root."""
+    found = {}
+    base = Path(root)
+    if not base.exists():
+        return found
+    for log_dir in sorted(base.rglob("_delta_log")):
+        rel = log_dir.parent.relative_to(base).as_posix()
+        found[rel.replace("/", "_")] = str(log_dir.parent)
+    return found

@@ -1,0 +1,132 @@
+"""`make cluster-test`: the stages on a Spark standalone cluster (a master and two workers
+on 127.0.0.1, started from the pyspark package) give the same tables as a local run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pyspark
+import pytest
+
+from schemas.bronze import PUBMED, QUARANTINE
+from spark_jobs.tables import table_path
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.cluster
+SPARK_HOME = Path(pyspark.__file__).resolve().parent
+# Each stage the cluster must run: (CLI arguments, tables to compare, columns to ignore).
+STAGES = [
+    (["ingest", "pubmed", str(FIXTURES / "pubmed_xml")], [PUBMED, QUARANTINE], {"ingest_run_id"}),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(SPARK_HOME / "bin" / "spark-class"), *args],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,  # so the whole process group can be stopped
+    )
+
+
+def _alive_workers(ui_port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=2) as resp:
+            return int(json.load(resp).get("aliveworkers", 0))
+    except OSError:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    work = tmp_path_factory.mktemp("cluster")
+    port, ui = _free_port(), _free_port()
+    env = dict(
+        os.environ,
+        SPARK_HOME=str(SPARK_HOME),
+        SPARK_LOCAL_IP="127.0.0.1",
+        SPARK_WORKER_DIR=str(work / "worker"),
+        PYSPARK_PYTHON=sys.executable,
+    )
+    master_url = f"spark://127.0.0.1:{port}"
+    procs = [
+        _start(
+            ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port",
+             str(port), "--webui-port", str(ui)],
+            work / "master.log",
+            env,
+        )
+    ]
+    try:
+        for i in range(2):
+            procs.append(
+                _start(
+                    ["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores",
+                     "1", "--memory", "2g", "--webui-port", str(_free_port()), master_url],
+                    work / f"worker{i}.log",
+                    env,
+                )
+            )
+        deadline = time.monotonic() + 120
+        while _alive_workers(ui) < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the cluster did not start; logs in {work}")
+            time.sleep(1)
+        yield master_url
+    finally:
+        for proc in procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _run_cli(args: list[str], lakehouse: Path, master: str) -> None:
+    cmd = [sys.executable, "-m", "gapreplay.cli", *args, "--lakehouse", str(lakehouse),
+           "--master", master]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def _content(spark, root: Path, spec, ignore: set[str]) -> list[tuple]:
+    frame = spark.read.format("delta").load(table_path(str(root), spec))
+    columns = [c for c in spec.columns if c not in ignore]
+    return sorted(tuple(r) for r in frame.select(*columns).collect())
+
+
+def test_stages_on_a_standalone_cluster_match_local(cluster, tmp_path):
+    from spark_jobs.session import get_spark
+
+    on_cluster, local = tmp_path / "cluster", tmp_path / "local"
+    for args, _, _ in STAGES:
+        _run_cli(args, on_cluster, cluster)
+        _run_cli(args, local, "local[2]")
+    spark = get_spark(master="local[2]")
+    try:
+        for _, specs, ignore in STAGES:
+            for spec in specs:
+                expected = _content(spark, local, spec, ignore)
+                assert expected, f"{spec.path} is empty"
+                assert _content(spark, on_cluster, spec, ignore) == expected, spec.path
+    finally:
+        spark.stop()

