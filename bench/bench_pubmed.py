@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pubmed_parser  # noqa: E402
+import pubmed_parser
 
-from bench.common import best_of, write_result  # noqa: E402
-from corpus.pubmed_xml import parse_pubmed_file  # noqa: E402
+from bench.common import best_of, write_result
+from corpus.pubmed_xml import parse_pubmed_file
 
 BASELINE = Path(pubmed_parser.__file__).resolve().parents[1] / "data" / "pubmed20n0014.xml.gz"
 FIELDS = ("title", "abstract", "language", "journal", "year", "doi")
@@ -56,7 +56,11 @@ def compare(ours: list[dict], theirs: list[dict]) -> dict:
             examples.setdefault(field, [])
             if len(examples[field]) < 5:
                 examples[field].append(
-                    {"pmid": rec["pmid"], "ours": pairs[field][0][:120], "theirs": pairs[field][1][:120]}
+                    {
+                        "pmid": rec["pmid"],
+                        "ours": pairs[field][0][:120],
+                        "theirs": pairs[field][1][:120],
+                    }
                 )
         agree_all += not bad
     return {

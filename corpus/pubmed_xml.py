@@ -47,7 +47,6 @@ class Deletion:
 
     pmid: int
     version: int
-    record_index: int
     locator: str
 
 
@@ -84,7 +83,7 @@ def parse_pubmed_stream(stream: BinaryIO) -> Iterator[PubmedItem]:
 
 def _deletions(element: etree._Element, raw: RawRecord) -> Iterator[Deletion]:
     for pmid in element.iterfind("PMID"):
-        yield Deletion(_pmid(pmid), int(pmid.get("Version", "1")), raw.index, raw.locator)
+        yield Deletion(_pmid(pmid), int(pmid.get("Version", "1")), raw.locator)
 
 
 def parse_record(element: etree._Element, raw: RawRecord) -> dict[str, Any]:
@@ -98,7 +97,6 @@ def parse_record(element: etree._Element, raw: RawRecord) -> dict[str, Any]:
         row = _citation_fields(citation, element.find("PubmedData"))
     row["doc_id"] = f"pubmed:{row['pmid']}"
     row["license"] = PUBMED_LICENSE
-    row["record_index"] = raw.index
     row["locator"] = raw.locator
     return row
 

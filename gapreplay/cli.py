@@ -32,8 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     ingest = sub.add_parser("ingest", help="read source files into a bronze table")
-    ingest.add_argument("source", choices=["pubmed"])
+    ingest.add_argument("source", choices=["pubmed", "pmc", "guidelines", "replay"])
     ingest.add_argument("inputs", nargs="+", help="files, directories or globs (.gz streamed)")
+    ingest.add_argument(
+        "--no-markers",
+        dest="markers",
+        action="store_false",
+        help="pmc: plain text without MediTron's [bib_ref]/[fig]/... markers",
+    )
+    ingest.add_argument("--source", default=None, help="guidelines: source key for all inputs")
+    ingest.add_argument("--max-pages", type=int, default=500, help="guidelines: PDF page limit")
+    ingest.add_argument(
+        "--timeout", type=float, default=120.0, help="guidelines: seconds per document"
+    )
     _add_common(ingest)
 
     corpus = sub.add_parser("corpus", help="run the pipeline's stages in order")
@@ -80,11 +91,18 @@ def _spark(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from spark_jobs.config import IngestConfig
-    from spark_jobs.ingest_pubmed import ingest_pubmed
+    from spark_jobs.pipeline import INGEST_JOBS
 
-    jobs = {"pubmed": ingest_pubmed}
     spark = _spark(args)
-    result = jobs[args.source](spark, IngestConfig(lakehouse=args.lakehouse, inputs=args.inputs))
+    config = IngestConfig(
+        lakehouse=args.lakehouse,
+        inputs=args.inputs,
+        markers=args.markers,
+        source=args.source,
+        max_pages=args.max_pages,
+        timeout_s=args.timeout,
+    )
+    result = INGEST_JOBS[args.source](spark, config)
     _print_results([result])
     return _exit_status(args, [result])
 

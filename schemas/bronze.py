@@ -8,6 +8,7 @@ from pyspark.sql.types import (
     DateType,
     IntegerType,
     LongType,
+    MapType,
     StringType,
     StructType,
 )
@@ -28,6 +29,18 @@ def lineage_columns(run_comment: str = "the ingest run that wrote this row") -> 
             nullable=False,
         ),
         col("ingest_run_id", StringType(), run_comment, nullable=False),
+    ]
+
+
+def version_columns() -> list:
+    return [
+        col(
+            "supersede_key",
+            StringType(),
+            "orders copies of a record (file name, version, record index): the greatest wins",
+            nullable=False,
+        ),
+        col("record_sha256", StringType(), "hash of the record's content columns"),
     ]
 
 
@@ -77,14 +90,7 @@ PUBMED = TableSpec(
             col("date_completed", DateType(), "DateCompleted"),
             col("date_revised", DateType(), "DateRevised"),
             col("license", StringType(), "normalised licence of the text", nullable=False),
-            col(
-                "supersede_key",
-                StringType(),
-                "orders the versions of a PMID (file name, Version, record index): the"
-                " greatest is kept",
-                nullable=False,
-            ),
-            col("record_sha256", StringType(), "hash of the record's content columns"),
+            *version_columns(),
             *lineage_columns(),
         ]
     ),
@@ -128,4 +134,130 @@ QUARANTINE = TableSpec(
         ]
     ),
     constraints={"source_known": "source IN ('pubmed', 'pmc', 'guidelines', 'replay')"},
+)
+
+
+PMC = TableSpec(
+    path="bronze/pmc",
+    comment="PubMed Central open-access full texts (JATS), one row per PMCID",
+    keys=("doc_id",),
+    schema=StructType(
+        [
+            col("doc_id", StringType(), 'document id, "pmc:<PMCID>"', nullable=False),
+            col("pmcid", StringType(), "PMC identifier, PMC prefix included", nullable=False),
+            col("pmid", LongType(), "PubMed identifier of the same paper, if given"),
+            col("doi", StringType(), "DOI"),
+            col("title", StringType(), "article title"),
+            col(
+                "abstract",
+                StringType(),
+                "abstract paragraphs; structured sections as 'Title: text'",
+            ),
+            col(
+                "body",
+                StringType(),
+                "body as markdown-ish text: '#'/'##' section headings, MediTron's [bib_ref],"
+                " [fig_ref], [fig], [table], [formula] markers (unless turned off); null"
+                " when the article has no body",
+            ),
+            col(
+                "license",
+                StringType(),
+                "normalised licence (cc0, cc-by, cc-by-nc, …, unknown)",
+                nullable=False,
+            ),
+            col("license_text", StringType(), "licence statements as written"),
+            col("journal", StringType(), "journal title"),
+            col("pub_year", IntegerType(), "ppub year, else epub, else any publication year"),
+            col("article_type", StringType(), "JATS article-type"),
+            col("language", StringType(), "xml:lang of the article, lower-cased"),
+            col("has_body", BooleanType(), "whether the article has body text", nullable=False),
+            col("n_figures", IntegerType(), "figures in the article"),
+            col("n_tables", IntegerType(), "tables in the article"),
+            col("n_formulas", IntegerType(), "display and inline formulas"),
+            col("n_citations", IntegerType(), "entries of the reference list"),
+            col(
+                "markers", BooleanType(), "whether body carries MediTron's markers", nullable=False
+            ),
+            *version_columns(),
+            *lineage_columns(),
+        ]
+    ),
+    constraints={
+        "doc_id_matches_pmcid": "doc_id = concat('pmc:', pmcid)",
+        "pmcid_prefixed": "pmcid LIKE 'PMC%'",
+        "body_iff_has_body": "has_body = (body IS NOT NULL)",
+    },
+)
+
+REPLAY = TableSpec(
+    path="bronze/replay",
+    comment="General-domain replay documents (RedPajama / Dolma JSONL)",
+    keys=("doc_id",),
+    schema=StructType(
+        [
+            col(
+                "doc_id",
+                StringType(),
+                'document id, "replay:<subset>:<native id or text hash>"',
+                nullable=False,
+            ),
+            col(
+                "subset",
+                StringType(),
+                "arxiv, c4, common_crawl, wikipedia, book, stackexchange, github, pile or other",
+                nullable=False,
+            ),
+            col("text", StringType(), "document text as given", nullable=False),
+            col("meta", MapType(StringType(), StringType()), "flattened metadata, values as text"),
+            col("url", StringType(), "source URL when the metadata has one"),
+            col("language", StringType(), "language given by the metadata"),
+            col("license", StringType(), "normalised licence of the text", nullable=False),
+            *version_columns(),
+            *lineage_columns(),
+        ]
+    ),
+    constraints={
+        "subset_known": "subset IN ('arxiv', 'c4', 'common_crawl', 'wikipedia', 'book',"
+        " 'stackexchange', 'github', 'pile', 'other')",
+    },
+)
+
+GUIDELINES = TableSpec(
+    path="bronze/guidelines",
+    comment="Clinical practice guidelines (PDF, HTML, MediTron's released JSONL), extracted text",
+    keys=("doc_id",),
+    schema=StructType(
+        [
+            col(
+                "doc_id",
+                StringType(),
+                'document id, "guidelines:<source>:<content hash>" (or the released id)',
+                nullable=False,
+            ),
+            col(
+                "source",
+                StringType(),
+                "publisher key from the source registry (who, cdc, nice, …)",
+                nullable=False,
+            ),
+            col(
+                "title", StringType(), "document title (PDF metadata or first heading, page title)"
+            ),
+            col("url", StringType(), "where the document was published, when known"),
+            col(
+                "raw_text",
+                StringType(),
+                "extracted text: '#' headings, paragraphs, tables as markdown rows; layout"
+                " artifacts (running headers, footers, page numbers, hyphenation) removed",
+                nullable=False,
+            ),
+            col("format", StringType(), "pdf, html or jsonl", nullable=False),
+            col("n_pages", IntegerType(), "pages of a PDF"),
+            col("license", StringType(), "normalised licence of the document", nullable=False),
+            *version_columns(),
+            *lineage_columns(),
+        ]
+    ),
+    constraints={"format_known": "format IN ('pdf', 'html', 'jsonl')"},
 )

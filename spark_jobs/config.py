@@ -18,18 +18,52 @@ class _Strict(BaseModel):
 
 
 class IngestConfig(_Strict):
-    """One ingest job: which files go into which lakehouse."""
+    """One ingest job: which files go into which lakehouse, and the source's options."""
 
     lakehouse: str = "lakehouse"
     inputs: list[str] = Field(min_length=1)
+    # pmc
+    markers: bool = True
+    # guidelines
+    source: str | None = None
+    max_pages: int = Field(default=500, gt=0)
+    timeout_s: float = Field(default=120.0, gt=0)
+    path_sources: dict[str, str] = Field(default_factory=dict)
+    extra_sources: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class SourceInputs(_Strict):
     inputs: list[str] = Field(default_factory=list)
 
 
+class PmcInputs(SourceInputs):
+    markers: bool = Field(
+        default=True,
+        description="MediTron's [bib_ref]/[fig_ref]/[fig]/[table]/[formula] markers in the"
+        " body; false gives plain text",
+    )
+
+
+class GuidelineInputs(SourceInputs):
+    source: str | None = Field(
+        default=None, description="source key for every input (else by path, name or URL)"
+    )
+    max_pages: int = Field(default=500, gt=0, description="a longer PDF is quarantined")
+    timeout_s: float = Field(default=120.0, gt=0, description="per document, PDF or HTML")
+    path_sources: dict[str, str] = Field(
+        default_factory=dict, description="glob or path prefix -> source key, for local files"
+    )
+    extra_sources: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="sources added to the registry: {key, publisher, open, license, hosts}",
+    )
+
+
 class SourcesConfig(_Strict):
     pubmed: SourceInputs = Field(default_factory=SourceInputs)
+    pmc: PmcInputs = Field(default_factory=PmcInputs)
+    guidelines: GuidelineInputs = Field(default_factory=GuidelineInputs)
+    replay: SourceInputs = Field(default_factory=SourceInputs)
 
 
 class SparkConfig(_Strict):

@@ -10,7 +10,10 @@ from pyspark.sql import SparkSession
 
 from spark_jobs.config import CorpusConfig, IngestConfig
 from spark_jobs.ingest_common import IngestResult
+from spark_jobs.ingest_guidelines import ingest_guidelines
+from spark_jobs.ingest_pmc import ingest_pmc
 from spark_jobs.ingest_pubmed import ingest_pubmed
+from spark_jobs.ingest_replay import ingest_replay
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +24,27 @@ class Stage:
     run: Callable[[SparkSession, CorpusConfig], IngestResult | None]
 
 
-def _ingest_pubmed(spark: SparkSession, config: CorpusConfig) -> IngestResult | None:
-    inputs = config.sources.pubmed.inputs
-    if not inputs:
-        log.info("stage ingest_pubmed: no pubmed inputs configured, skipped")
-        return None
-    return ingest_pubmed(spark, IngestConfig(lakehouse=config.lakehouse, inputs=inputs))
+INGEST_JOBS = {
+    "pubmed": ingest_pubmed,
+    "pmc": ingest_pmc,
+    "guidelines": ingest_guidelines,
+    "replay": ingest_replay,
+}
 
 
-STAGES = (Stage("ingest_pubmed", _ingest_pubmed),)
+def _ingest(source: str) -> Callable[[SparkSession, CorpusConfig], IngestResult | None]:
+    def run(spark: SparkSession, config: CorpusConfig) -> IngestResult | None:
+        settings = getattr(config.sources, source)
+        if not settings.inputs:
+            log.info("stage ingest_%s: no %s inputs configured, skipped", source, source)
+            return None
+        options = settings.model_dump()
+        return INGEST_JOBS[source](spark, IngestConfig(lakehouse=config.lakehouse, **options))
+
+    return run
+
+
+STAGES = tuple(Stage(f"ingest_{source}", _ingest(source)) for source in INGEST_JOBS)
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
 

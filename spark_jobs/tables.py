@@ -43,9 +43,7 @@ def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> DeltaTable:
     if spec.partition_by:
         builder = builder.partitionedBy(*spec.partition_by)
     table = builder.execute()
-    found = {
-        r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()
-    }
+    found = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()}
     version = found.get(SCHEMA_VERSION_PROPERTY)
     if version is not None and int(version) != spec.schema_version:
         raise SchemaMismatchError(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from schemas.bronze import PUBMED, QUARANTINE
+from schemas.bronze import GUIDELINES, PMC, PUBMED, QUARANTINE, REPLAY
 from spark_jobs.tables import table_path
 from tests.conftest import FIXTURES
 
@@ -24,7 +24,14 @@ pytestmark = pytest.mark.cluster
 SPARK_HOME = Path(pyspark.__file__).resolve().parent
 # Each stage the cluster must run: (CLI arguments, tables to compare, columns to ignore).
 STAGES = [
-    (["ingest", "pubmed", str(FIXTURES / "pubmed_xml")], [PUBMED, QUARANTINE], {"ingest_run_id"}),
+    (["ingest", "pubmed", str(FIXTURES / "pubmed_xml")], [PUBMED], {"ingest_run_id"}),
+    (["ingest", "pmc", str(FIXTURES / "pmc_jats")], [PMC], {"ingest_run_id"}),
+    (
+        ["ingest", "guidelines", str(FIXTURES / "guidelines" / "pdf")],
+        [GUIDELINES],
+        {"ingest_run_id"},
+    ),
+    (["ingest", "replay", str(FIXTURES / "redpajama")], [REPLAY, QUARANTINE], {"ingest_run_id"}),
 ]
 
 
@@ -66,8 +73,15 @@ def cluster(tmp_path_factory):
     master_url = f"spark://127.0.0.1:{port}"
     procs = [
         _start(
-            ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port",
-             str(port), "--webui-port", str(ui)],
+            [
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(ui),
+            ],
             work / "master.log",
             env,
         )
@@ -76,8 +90,18 @@ def cluster(tmp_path_factory):
         for i in range(2):
             procs.append(
                 _start(
-                    ["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores",
-                     "1", "--memory", "2g", "--webui-port", str(_free_port()), master_url],
+                    [
+                        "org.apache.spark.deploy.worker.Worker",
+                        "--host",
+                        "127.0.0.1",
+                        "--cores",
+                        "1",
+                        "--memory",
+                        "2g",
+                        "--webui-port",
+                        str(_free_port()),
+                        master_url,
+                    ],
                     work / f"worker{i}.log",
                     env,
                 )
@@ -102,8 +126,16 @@ def cluster(tmp_path_factory):
 
 
 def _run_cli(args: list[str], lakehouse: Path, master: str) -> None:
-    cmd = [sys.executable, "-m", "gapreplay.cli", *args, "--lakehouse", str(lakehouse),
-           "--master", master]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gapreplay.cli",
+        *args,
+        "--lakehouse",
+        str(lakehouse),
+        "--master",
+        master,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
