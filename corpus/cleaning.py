@@ -21,6 +21,7 @@ enumerations ("(1) determine whether ...") as citations.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
@@ -34,7 +35,8 @@ CUT_HEADINGS = (
     r"references?(?: cited| and notes)?",
     r"bibliography|literature cited|works cited|(?:further|suggested) reading",
     r"acknowledge?ments?\b.*",
-    r"(?:financial |potential )?(?:conflicts?|declarations?|disclosures?) of (?:\w+ )?interests?\b.*",
+    r"(?:potential |financial )?(?:conflicts?|declarations?|disclosures?) of (?:\w+ )?"
+    r"interests?\b.*",
     r"competing interests?\b.*",
     r"(?:financial )?disclosures?(?: statements?)?",
     r"(?:general |legal )?disclaimers?",
@@ -80,28 +82,31 @@ class CleaningConfig(BaseModel):
 
 DEFAULT_CLEANING = CleaningConfig()
 
-_URL = re.compile(r"[ \t]*\b(?:(?:https?|ftp)://|www\.)[^\s<>\"]*[^\s<>\".,;:!?)\]}'’”]")
+# A URL takes a separator before it along ("(CC BY-NC-SA 3.0 IGO; https://...)").
+_URL = re.compile(
+    r"[ \t]*[,;:]?[ \t]*\b(?:(?:https?|ftp)://|www\.)[^\s<>\"]*[^\s<>\".,;:!?)\]}'’”]"
+)
 _REF_ITEM = r"\d{1,4}[a-z]?"
 _REF_SPAN = re.compile(
     rf"[ \t]*\[\s*(?:refs?\.?\s*)?{_REF_ITEM}(?:\s*(?:[,;]|[-–—]|and)\s*{_REF_ITEM})*\s*\](?!\w)"
 )
 _EMPTY_BRACKETS = re.compile(r"[ \t]*(?:\(\s*\)|\[\s*\])")
-_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+(?=[.,;:](?:\s|$))")
 # Private-use glyphs (symbol-font bullets and dingbats of PDFs) and replacement characters.
 _STRAY = re.compile(r"[\ue000-\uf8ff\ufffd]")
 _TOC_LEADER = re.compile(r"(?:\.\s?){4,}\s*[\divxlc]+\s*$|…{2,}\s*\d+\s*$")
 _HEADING = re.compile(r"^(#+)[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
-# Glyphs that only ever mark list items; a line that starts with one may hold several items
-# ("ï Opioid management plans ï Patient education", "ï" being a PDF's symbol-font bullet
-# read as Latin-1).
-_ITEM_GLYPHS = "•▪▫◦●○■□❑‣⁃►➢›»·ï"
-_BULLET = re.compile(rf"^[ \t]*(››|--|––|[-*+–{_ITEM_GLYPHS}]|o(?=[ \t]))[ \t]+(?=\S)")
+# Glyphs that only ever mark list items: each one starts an item wherever it stands between
+# spaces ("ï Opioid management plans ï Patient education"; "ï" is a PDF's symbol-font bullet
+# read as Latin-1). The other bullets count at the start of a line only.
+_ITEM_GLYPHS = "•▪▫◦●○■□❑‣⁃►➢ï"
+_ITEM_SPLIT = re.compile(rf"[ \t]+[{_ITEM_GLYPHS}][ \t]+(?=\S)")
+_BULLET = re.compile(rf"^[ \t]*(››|--|––|[-*+–›»·{_ITEM_GLYPHS}]|o(?=[ \t]))[ \t]+(?=\S)")
 _TABLE_RULE = re.compile(r"^\|(?:[ \t]*:?-+:?[ \t]*\|)+$")
 _LETTER = re.compile(r"[^\W\d_]")
 _SPACES = re.compile(r"[ \t]{2,}")
 _HEADING_NUMBER = re.compile(
     r"^(?:(?:annex|appendix|chapter|section|part)\s+[\divxlc]+[a-z]?[.:)]?\s+"
-    r"|[\divxlc]+[a-z]?(?:\.[\d]+)*[.:)]?\s+|[a-z][.)]\s+)",
+    r"|\d+[a-z]?(?:\.\d+)*[.:)]?\s+|[ivxlc]+[.:)]\s+|[a-z][.)]\s+)",
     re.I,
 )
 _CONTINUED = re.compile(r"\s*\(?continued\)?\s*$", re.I)
@@ -124,7 +129,7 @@ def clean_guideline(
     blocks: list[str] = []
     para: list[str] = []
     for line in _clean_lines(lines):
-        if not line or line.startswith("#"):
+        if not line or _HEADING.match(line):
             if para:
                 blocks.append("\n".join(para))
                 para = []
@@ -175,9 +180,7 @@ def clean_papers(
     bodies: list[str | None],
     config: CleaningConfig = DEFAULT_CLEANING,
 ) -> list[str]:
-    return [
-        clean_paper(t, a, b, config) for t, a, b in zip(titles, abstracts, bodies, strict=True)
-    ]
+    return [clean_paper(t, a, b, config) for t, a, b in zip(titles, abstracts, bodies, strict=True)]
 
 
 def clean_replays(texts: list[str | None], config: CleaningConfig = DEFAULT_CLEANING) -> list[str]:
@@ -185,24 +188,18 @@ def clean_replays(texts: list[str | None], config: CleaningConfig = DEFAULT_CLEA
 
 
 def _strip_links_and_refs(line: str) -> str:
-    line = _URL.sub("", line)
-    line = _REF_SPAN.sub("", line)
-    return _SPACE_BEFORE_PUNCT.sub("", _EMPTY_BRACKETS.sub("", line))
+    # Each pattern takes the spaces before it along: "disease [1]." becomes "disease.".
+    return _EMPTY_BRACKETS.sub("", _REF_SPAN.sub("", _URL.sub("", line)))
 
 
 def _cut_pattern(config: CleaningConfig, source: str | None) -> re.Pattern[str]:
-    patterns = [*config.cut_headings, *config.source_cut_headings.get(source or "", ())]
-    return _compiled("|".join(f"(?:{p})" for p in patterns))
+    return _compiled((*config.cut_headings, *config.source_cut_headings.get(source or "", ())))
 
 
-_PATTERNS: dict[str, re.Pattern[str]] = {}
-
-
-def _compiled(pattern: str) -> re.Pattern[str]:
+@functools.lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> re.Pattern[str]:
     # Compiled once per distinct heading list: the batch functions call this for every row.
-    if pattern not in _PATTERNS:
-        _PATTERNS[pattern] = re.compile(pattern, re.I)
-    return _PATTERNS[pattern]
+    return re.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)", re.I)
 
 
 def _heading_key(text: str) -> str:
@@ -223,13 +220,16 @@ def _cut_sections(lines: list[str], cut: re.Pattern[str], config: CleaningConfig
         m = _HEADING.match(line)
         if m:
             level = len(m.group(1))
-            if cut_level is not None and level <= cut_level or cut_level == 99:
+            if cut_level is not None and (level <= cut_level or cut_level == 99):
                 cut_level = None
             if cut_level is None and cut.fullmatch(_heading_key(m.group(2))):
                 cut_level = level
-        elif cut_level is None and _is_plain_heading(lines, i, config):
-            if cut.fullmatch(_heading_key(line)):
-                cut_level = 99
+        elif (
+            cut_level is None
+            and _is_plain_heading(lines, i, config)
+            and cut.fullmatch(_heading_key(line))
+        ):
+            cut_level = 99
         if cut_level is None:
             kept.append(line)
     return kept
@@ -248,7 +248,7 @@ def _is_plain_heading(lines: list[str], i: int, config: CleaningConfig) -> bool:
 
 def _clean_lines(lines: list[str]) -> Iterator[str]:
     """The common line rules; yields "" for a paragraph break."""
-    previous = ""
+    rows = 0  # table rows just yielded, one after the other
     for raw in lines:
         line = _STRAY.sub("", raw)
         if _TOC_LEADER.search(line):
@@ -259,20 +259,20 @@ def _clean_lines(lines: list[str]) -> Iterator[str]:
             text = heading.group(2).strip()
             line = f"{'#' * min(len(heading.group(1)), 3)} {text}" if text else ""
         for item in _bullet_items(line) if not heading else (line,):
-            # A table's header rule has no letters but keeps the table a table.
-            if _LETTER.search(item) or (_TABLE_RULE.match(item) and previous.startswith("|")):
-                previous = item
+            # The rule under a table's header row has no letters but keeps the table a table.
+            if _LETTER.search(item) or (rows == 1 and _TABLE_RULE.match(item)):
+                rows = rows + 1 if item.startswith("|") else 0
                 yield item
             elif not item:
-                previous = ""
+                rows = 0
                 yield ""
 
 
 def _bullet_items(line: str) -> list[str]:
     m = _BULLET.match(line)
-    if not m:
-        return [line]
-    glyph, rest = m.group(1), line[m.end() :]
-    if glyph in _ITEM_GLYPHS or glyph == "››":
-        return [f"- {item.strip()}" for item in rest.split(f" {glyph} ") if item.strip()]
-    return [f"- {rest}"]
+    # A line that starts with a doubled glyph separates its items with it: "-- a -- b".
+    if m and len(m.group(1)) == 2:
+        line = line.replace(f" {m.group(1)} ", " • ")
+    first, *items = _ITEM_SPLIT.split(line)
+    m = _BULLET.match(first)
+    return [f"- {first[m.end() :]}" if m else first, *(f"- {item}" for item in items)]

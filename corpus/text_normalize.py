@@ -39,7 +39,8 @@ _FTFY = ftfy.TextFixerConfig(
 # C0/C1 controls except \t and \n, lone surrogates, and invisible characters that only
 # break words apart (soft hyphen, zero-width space, word joiner, byte-order mark).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u00ad\u200b\u2060\ufeff]")
-_NEWLINES = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+# Not U+0085: in text read as Latin-1 it is Windows-1252's "…", which ftfy restores.
+_NEWLINES = re.compile(r"\r\n?|[\x0b\x0c\u2028\u2029]")
 # No-break, thin, figure and other fixed-width spaces; the ideographic space stays (CJK).
 _SPACES = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f]")
 _TRAILING = re.compile(r"[ \t]+$", re.M)
@@ -79,4 +80,3 @@ def normalize_texts(
 ) -> list[str | None]:
     """normalize_text over a batch; None stays None."""
     return [None if t is None else normalize_text(t, config) for t in texts]
-

@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(ingest)
 
+    clean = sub.add_parser("clean", help="bronze -> silver: clean, filter, exact dedup")
+    clean.add_argument("--config", default=None, help="corpus YAML config (its silver: part)")
+    _add_common(clean)
+
     corpus = sub.add_parser("corpus", help="run the pipeline's stages in order")
     corpus.add_argument("--config", required=True, help="corpus YAML config")
     corpus.add_argument("--out", default=None, help="shard folder (overrides the config)")
@@ -125,6 +129,27 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     return _exit_status(args, results)
 
 
+def cmd_clean(args: argparse.Namespace) -> int:
+    from spark_jobs.clean import clean
+    from spark_jobs.config import CorpusConfig, load_config
+
+    config = load_config(args.config) if args.config else CorpusConfig()
+    result = clean(_spark(args), args.lakehouse, config.silver)
+    _print_results([result])
+    _print_drops(result.metrics)
+    return 0
+
+
+def _print_drops(metrics: dict[str, int]) -> None:
+    table = Table(title="dropped documents by stage, reason and source")
+    for column in ("stage", "reason", "source", "documents"):
+        table.add_column(column, justify="right" if column == "documents" else "left")
+    for key, value in sorted(metrics.items()):
+        if key.startswith("dropped."):
+            table.add_row(*key.split(".")[1:], str(value))
+    console.print(table)
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     from spark_jobs.sql import run_sql
 
@@ -145,13 +170,22 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+SUMMARY_COLUMNS = (
+    ("parsed", "records_parsed"),
+    ("inserted", "inserted"),
+    ("revised", "revised"),
+    ("deleted", "deletions"),
+    ("quarantined", "quarantined"),
+)
+
+
 def _print_results(results: list) -> None:  # type: ignore[type-arg]
     table = Table(title="gapreplay summary")
-    for column in ("stage", "table", "rows now", "metrics", "run"):
-        table.add_column(column)
+    for column in ("stage", "table", *(c for c, _ in SUMMARY_COLUMNS), "rows now", "run"):
+        table.add_column(column, justify="left" if column in ("stage", "table", "run") else "right")
     for r in results:
-        metrics = ", ".join(f"{k}={v}" for k, v in r.metrics.items())
-        table.add_row(r.stage, r.table, str(r.rows_out), metrics, r.run_id[:12])
+        counts = [str(r.metrics.get(key, "")) for _, key in SUMMARY_COLUMNS]
+        table.add_row(r.stage, r.table, *counts, str(r.rows_out), r.run_id[:8])
     console.print(table)
     quarantined = sum(r.quarantined for r in results)
     if quarantined:
@@ -168,7 +202,7 @@ def _exit_status(args: argparse.Namespace, results: list) -> int:  # type: ignor
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "corpus": cmd_corpus, "sql": cmd_sql}
+COMMANDS = {"ingest": cmd_ingest, "clean": cmd_clean, "corpus": cmd_corpus, "sql": cmd_sql}
 
 
 if __name__ == "__main__":

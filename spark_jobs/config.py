@@ -8,6 +8,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from corpus.silver_stages import SilverConfig
+
 
 class ConfigError(ValueError):
     """A configuration file that cannot be used; the message names the file and key."""
@@ -79,6 +81,7 @@ class CorpusConfig(_Strict):
     shards: str = "shards"
     spark: SparkConfig = Field(default_factory=SparkConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    silver: SilverConfig = Field(default_factory=SilverConfig)
 
 
 def load_config(path: str | Path) -> CorpusConfig:

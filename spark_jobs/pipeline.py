@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
+from spark_jobs.clean import clean
 from spark_jobs.config import CorpusConfig, IngestConfig
 from spark_jobs.ingest_common import IngestResult
 from spark_jobs.ingest_guidelines import ingest_guidelines
@@ -44,7 +45,14 @@ def _ingest(source: str) -> Callable[[SparkSession, CorpusConfig], IngestResult 
     return run
 
 
-STAGES = tuple(Stage(f"ingest_{source}", _ingest(source)) for source in INGEST_JOBS)
+def _clean(spark: SparkSession, config: CorpusConfig) -> IngestResult:
+    return clean(spark, config.lakehouse, config.silver)
+
+
+STAGES = (
+    *(Stage(f"ingest_{source}", _ingest(source)) for source in INGEST_JOBS),
+    Stage("clean", _clean),
+)
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
 

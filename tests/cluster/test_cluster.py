@@ -17,6 +17,7 @@ import pyspark
 import pytest
 
 from schemas.bronze import GUIDELINES, PMC, PUBMED, QUARANTINE, REPLAY
+from schemas.silver import DECISIONS, DOCUMENTS
 from spark_jobs.tables import table_path
 from tests.conftest import FIXTURES
 
@@ -32,6 +33,7 @@ STAGES = [
         {"ingest_run_id"},
     ),
     (["ingest", "replay", str(FIXTURES / "redpajama")], [REPLAY, QUARANTINE], {"ingest_run_id"}),
+    (["clean"], [DOCUMENTS, DECISIONS], {"run_id"}),
 ]
 
 

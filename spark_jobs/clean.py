@@ -1,0 +1,348 @@
+"""Silver job `gapreplay clean`: the bronze tables into `silver/documents` and
+`silver/decisions`.
+
+Per-document stages (cleaning, PII, language, quality) run on the executors over Arrow
+batches (corpus.silver_stages); the stages that compare documents run as DataFrame
+operations: retractions, abstracts whose paper has a full text (MediTron's rule), exact
+duplicates by normalised-text hash under the keep rule. Every bronze document ends with
+exactly one fate: in `silver/documents`, or dropped with its reason. Both tables are MERGEd,
+so a re-run with changed thresholds rewrites only what changed and earlier decisions stay
+reachable by Delta time travel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from corpus.silver_stages import CROSS_STAGES, DOCUMENT_STAGES, SilverConfig, run_document_stages
+from schemas.bronze import GUIDELINES, PMC, PUBMED, REPLAY
+from schemas.silver import DECISIONS, DOCUMENTS
+from spark_jobs.ingest_common import IngestResult
+from spark_jobs.runs import StageRun
+from spark_jobs.tables import ensure_table, last_operation_metrics, read_table, table_version
+
+log = logging.getLogger(__name__)
+
+ARROW_BATCH_ROWS = 256
+DECISION = StructType(
+    [
+        StructField("stage", StringType()),
+        StructField("kept", BooleanType()),
+        StructField("reason", StringType()),
+        StructField("detail", StringType()),
+    ]
+)
+BRONZE_DOCUMENT = StructType(
+    [
+        StructField("doc_id", StringType()),
+        StructField("source", StringType()),
+        StructField("title", StringType()),
+        StructField("abstract", StringType()),
+        StructField("body", StringType()),
+        StructField("text", StringType()),
+        StructField("origin", StringType()),
+        StructField("tagged_language", StringType()),
+        StructField("pmid", LongType()),
+        StructField("pmcid", StringType()),
+        StructField("doi", StringType()),
+        StructField("license", StringType()),
+        StructField("is_retracted", BooleanType()),
+        StructField("is_retraction_notice", BooleanType()),
+        StructField("source_file", StringType()),
+        StructField("locator", StringType()),
+    ]
+)
+STAGED = StructType(
+    [f for f in BRONZE_DOCUMENT.fields if f.name not in ("abstract", "body")]
+    + [
+        StructField("n_chars", IntegerType()),
+        StructField("language", StringType()),
+        StructField("language_prob", DoubleType()),
+        StructField("text_sha256", StringType()),
+        StructField("pii", MapType(StringType(), LongType())),
+        StructField("dropped", BooleanType()),
+        StructField("decisions", ArrayType(DECISION)),
+    ]
+)
+
+
+def bronze_documents(spark: SparkSession, root: str) -> DataFrame:
+    """All bronze tables in one shape (a table that does not exist yet is empty)."""
+    none = F.lit(None)
+    pubmed = read_table(spark, root, PUBMED).select(
+        "doc_id",
+        F.lit("pubmed").alias("source"),
+        "title",
+        "abstract",
+        none.cast("string").alias("body"),
+        none.cast("string").alias("text"),
+        none.cast("string").alias("origin"),
+        F.col("language").alias("tagged_language"),
+        "pmid",
+        "pmcid",
+        F.lower("doi").alias("doi"),
+        "license",
+        "is_retracted",
+        "is_retraction_notice",
+        "source_file",
+        "locator",
+    )
+    pmc = read_table(spark, root, PMC).select(
+        "doc_id",
+        F.lit("pmc").alias("source"),
+        "title",
+        "abstract",
+        "body",
+        none.cast("string").alias("text"),
+        none.cast("string").alias("origin"),
+        F.col("language").alias("tagged_language"),
+        "pmid",
+        "pmcid",
+        F.lower("doi").alias("doi"),
+        "license",
+        F.lit(False).alias("is_retracted"),
+        F.lit(False).alias("is_retraction_notice"),
+        "source_file",
+        "locator",
+    )
+    guidelines = read_table(spark, root, GUIDELINES).select(
+        "doc_id",
+        F.lit("guidelines").alias("source"),
+        "title",
+        none.cast("string").alias("abstract"),
+        none.cast("string").alias("body"),
+        F.col("raw_text").alias("text"),
+        F.col("source").alias("origin"),
+        none.cast("string").alias("tagged_language"),
+        none.cast("bigint").alias("pmid"),
+        none.cast("string").alias("pmcid"),
+        none.cast("string").alias("doi"),
+        "license",
+        F.lit(False).alias("is_retracted"),
+        F.lit(False).alias("is_retraction_notice"),
+        "source_file",
+        "locator",
+    )
+    replay = read_table(spark, root, REPLAY).select(
+        "doc_id",
+        F.lit("replay").alias("source"),
+        none.cast("string").alias("title"),
+        none.cast("string").alias("abstract"),
+        none.cast("string").alias("body"),
+        "text",
+        F.col("subset").alias("origin"),
+        F.col("language").alias("tagged_language"),
+        none.cast("bigint").alias("pmid"),
+        none.cast("string").alias("pmcid"),
+        none.cast("string").alias("doi"),
+        "license",
+        F.lit(False).alias("is_retracted"),
+        F.lit(False).alias("is_retraction_notice"),
+        "source_file",
+        "locator",
+    )
+    return pubmed.unionByName(pmc).unionByName(guidelines).unionByName(replay)
+
+
+def _stages_partition(config: SilverConfig):  # type: ignore[no-untyped-def]
+    arrow_schema = to_arrow_schema(STAGED)
+    names = STAGED.fieldNames()
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            rows = batch.to_pylist()
+            for start in range(0, len(rows), ARROW_BATCH_ROWS):
+                staged = run_document_stages(rows[start : start + ARROW_BATCH_ROWS], config)
+                yield pa.RecordBatch.from_pylist(
+                    [{k: r.get(k) for k in names} for r in staged], schema=arrow_schema
+                )
+
+    return run
+
+
+def _decide(df: DataFrame, stage: str, reason: Column, detail: Column) -> DataFrame:
+    """Apply a cross-document stage to the live rows: `reason` null means kept."""
+    decision = F.struct(
+        F.lit(stage).alias("stage"),
+        reason.isNull().alias("kept"),
+        reason.alias("reason"),
+        F.coalesce(detail, F.lit("")).alias("detail"),
+    )
+    return df.withColumn(
+        "decisions",
+        F.when(F.col("dropped"), F.col("decisions")).otherwise(
+            F.concat(F.col("decisions"), F.array(decision))
+        ),
+    ).withColumn("dropped", F.col("dropped") | reason.isNotNull())
+
+
+def cross_document_stages(staged: DataFrame, config: SilverConfig) -> DataFrame:
+    live = ~F.col("dropped")
+    retraction = F.when(~F.lit(config.drop_retracted), None)
+    retraction = retraction.when(F.col("is_retracted"), "retracted").when(
+        F.col("is_retraction_notice"), "retraction_notice"
+    )
+    df = _decide(staged, "retraction", retraction, F.lit(""))
+
+    papers = df.filter(live & (F.col("source") == "pmc")).select(
+        F.col("doc_id").alias("paper_id"), "pmid", "pmcid", "doi"
+    )
+    matches = []
+    for key in ("pmid", "pmcid", "doi"):
+        matches.append(
+            df.filter(live & (F.col("source") == "pubmed") & F.col(key).isNotNull())
+            .join(papers.filter(F.col(key).isNotNull()), key)
+            .select("doc_id", "paper_id")
+        )
+    full_text = (
+        matches[0]
+        .unionByName(matches[1])
+        .unionByName(matches[2])
+        .groupBy("doc_id")
+        .agg(F.min("paper_id").alias("paper_id"))
+    )
+    df = df.join(full_text, "doc_id", "left")
+    has_full_text = F.when(
+        F.lit(config.drop_abstracts_with_full_text) & F.col("paper_id").isNotNull(),
+        "has_full_text",
+    )
+    df = _decide(df, "cross_source", has_full_text, F.col("paper_id")).drop("paper_id")
+
+    rank = F.array_position(F.array(*[F.lit(s) for s in config.keep_order]), F.col("source"))
+    order = Window.partitionBy("text_sha256").orderBy(
+        F.when(rank == 0, 1 << 30).otherwise(rank), F.col("n_chars").desc(), F.col("doc_id")
+    )
+    live_rows = df.filter(live).withColumn("kept_twin", F.first("doc_id").over(order))
+    df = df.join(live_rows.select("doc_id", "kept_twin"), "doc_id", "left")
+    duplicate = F.when(
+        F.col("kept_twin").isNotNull() & (F.col("kept_twin") != F.col("doc_id")),
+        "exact_duplicate",
+    )
+    return _decide(df, "exact_dedup", duplicate, F.col("kept_twin")).drop("kept_twin")
+
+
+def clean(spark: SparkSession, root: str, config: SilverConfig) -> IngestResult:
+    with StageRun(spark, root, "clean", config.model_dump(mode="json")) as run:
+        bronze = bronze_documents(spark, root)
+        staged = bronze.mapInArrow(_stages_partition(config), STAGED)
+        final = cross_document_stages(staged, config).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            documents = final.filter(~F.col("dropped")).select(
+                *[c for c in DOCUMENTS.columns if c != "run_id"], F.lit(run.run_id).alias("run_id")
+            )
+            decisions = final.select("doc_id", "source", F.explode("decisions").alias("d")).select(
+                "doc_id",
+                "source",
+                "d.stage",
+                "d.kept",
+                "d.reason",
+                "d.detail",
+                F.lit(run.run_id).alias("run_id"),
+            )
+            doc_metrics = _merge_documents(spark, root, documents)
+            decision_metrics = _merge_decisions(spark, root, decisions)
+            run.metrics = _metrics(final, doc_metrics, decision_metrics)
+        finally:
+            final.unpersist()
+        run.rows_in = run.metrics["bronze_documents"]
+        run.rows_out = run.metrics["kept"]
+        for spec in (DOCUMENTS, DECISIONS):
+            version = table_version(spark, root, spec)
+            if version is not None:
+                run.table_versions[spec.path] = version
+        log.info("clean: %d of %d documents kept", run.rows_out, run.rows_in)
+        return IngestResult(
+            run_id=run.run_id,
+            stage="clean",
+            table=DOCUMENTS.path,
+            metrics=dict(run.metrics),
+            rows_out=run.rows_out,
+            table_versions=dict(run.table_versions),
+        )
+
+
+def _merge_documents(spark: SparkSession, root: str, documents: DataFrame) -> dict[str, int]:
+    table = ensure_table(spark, root, DOCUMENTS)
+    content = [c for c in DOCUMENTS.columns if c != "run_id"]
+    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in content)
+    values = {c: f"s.{c}" for c in DOCUMENTS.columns}
+    (
+        table.alias("t")
+        .merge(documents.alias("s"), "t.doc_id = s.doc_id")
+        .whenMatchedUpdate(condition=changed, set=values)
+        .whenNotMatchedInsert(values=values)
+        .whenNotMatchedBySourceDelete()
+        .execute()
+    )
+    return last_operation_metrics(table)
+
+
+def _merge_decisions(spark: SparkSession, root: str, decisions: DataFrame) -> dict[str, int]:
+    table = ensure_table(spark, root, DECISIONS)
+    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in ("kept", "reason", "detail", "source"))
+    values = {c: f"s.{c}" for c in DECISIONS.columns}
+    owned = ", ".join(f"'{s}'" for s in (*DOCUMENT_STAGES, *CROSS_STAGES))
+    (
+        table.alias("t")
+        .merge(decisions.alias("s"), "t.doc_id = s.doc_id AND t.stage = s.stage")
+        .whenMatchedUpdate(condition=changed, set=values)
+        .whenNotMatchedInsert(values=values)
+        # Decisions of this job's stages that it no longer reaches (a document now dropped
+        # earlier, or gone from bronze); other jobs' stages are theirs to keep.
+        .whenNotMatchedBySourceDelete(condition=f"t.stage IN ({owned})")
+        .execute()
+    )
+    return last_operation_metrics(table)
+
+
+def _metrics(final: DataFrame, docs: dict[str, int], decisions: dict[str, int]) -> dict[str, int]:
+    metrics: dict[str, Any] = {}
+    counts = final.groupBy("source", "dropped").count().collect()
+    metrics["bronze_documents"] = sum(r["count"] for r in counts)
+    metrics["kept"] = sum(r["count"] for r in counts if not r["dropped"])
+    for r in counts:
+        if not r["dropped"]:
+            metrics[f"kept.{r['source']}"] = r["count"]
+    drops = (
+        final.select("source", F.element_at("decisions", -1).alias("d"))
+        .filter("NOT d.kept")
+        .groupBy("source", "d.stage", "d.reason")
+        .count()
+        .collect()
+    )
+    for r in drops:
+        metrics[f"dropped.{r['stage']}.{r['reason']}.{r['source']}"] = r["count"]
+    pii = (
+        final.select("source", F.explode("pii").alias("kind", "n"))
+        .groupBy("source", "kind")
+        .agg(F.sum("n").alias("n"))
+        .collect()
+    )
+    for r in pii:
+        metrics[f"pii_masked.{r['kind']}.{r['source']}"] = int(r["n"])
+    metrics["documents_inserted"] = docs.get("numTargetRowsInserted", 0)
+    metrics["documents_updated"] = docs.get("numTargetRowsUpdated", 0)
+    metrics["documents_deleted"] = docs.get("numTargetRowsDeleted", 0)
+    metrics["decisions_written"] = decisions.get("numTargetRowsInserted", 0) + decisions.get(
+        "numTargetRowsUpdated", 0
+    )
+    return metrics
