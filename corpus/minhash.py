@@ -3,9 +3,10 @@ exact Jaccard verification, vectorised over a batch of documents (no Spark here)
 
 The scheme, which every worker and every later run must reproduce bit for bit:
 
-- text -> `normalize_for_shingles`: NFKC, casefold, each punctuation, symbol, separator or
-  control character (Unicode categories P*, S*, Z*, Cc) becomes a space, format characters
-  (Cf: soft hyphen, zero-width space) are deleted, then words are joined by single spaces.
+- text -> `normalize_for_shingles`: NFKC, casefold, each punctuation, symbol, separator,
+  control or surrogate character (Unicode categories P*, S*, Z*, Cc, Cs) becomes a space,
+  format characters (Cf: soft hyphen, zero-width space) are deleted, then words are joined
+  by single spaces.
 - word hash = murmur3 fmix64(FNV-1a 64 of the word's UTF-8 bytes).
 - shingle hash of words w1..wn: h = 0; for each word, h = fmix64(h ^ word hash); then
   x = h mod p, p = 2^61 - 1. A document's shingle set is the set of these x.
@@ -55,7 +56,8 @@ class MinHashConfig(BaseModel):
 
     num_perm: int = Field(128, ge=2)
     ngram: int = Field(5, ge=1)
-    # Below ~10 shingles one edited word moves Jaccard by 1/3 or more: nothing to estimate.
+    # One edited word leaves S shingles a Jaccard of (S - 5) / (S + 5), 0.33 at S = 10:
+    # smaller sets hold no graded similarity to detect.
     min_shingles: int = Field(10, ge=1)
     seed: int = Field(1, ge=0)
     threshold: float = Field(0.8, gt=0.0, le=1.0)
@@ -87,8 +89,13 @@ class MinHashConfig(BaseModel):
 
 
 def normalize_for_shingles(text: str) -> str:
-    """Lower-cased (casefold) NFKC text, punctuation/symbols/controls turned into spaces,
-    format characters deleted, words joined by single spaces."""
+    """Lower-cased (casefold) NFKC text, punctuation/symbols/separators/controls turned into
+    spaces, format characters deleted, words joined by single spaces."""
+    return _normalized(text).decode()
+
+
+def _normalized(text: str) -> bytes:
+    """normalize_for_shingles as UTF-8 bytes (what the kernels read)."""
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text).casefold()
         # Few distinct non-ASCII characters per document: replacing those beats a
@@ -97,13 +104,14 @@ def normalize_for_shingles(text: str) -> str:
             new = _replacement(ch)
             if new != ch:
                 text = text.replace(ch, new)
-    return b" ".join(text.encode().lower().translate(_ASCII_TABLE).split()).decode()
+    return b" ".join(text.encode().lower().translate(_ASCII_TABLE).split())
 
 
 @lru_cache(maxsize=1 << 16)
 def _replacement(ch: str) -> str:
     category = unicodedata.category(ch)
-    if category[0] in "PSZ" or category == "Cc":
+    # Cs: a lone surrogate (from JSON escapes) cannot be encoded; it separates words.
+    if category[0] in "PSZ" or category in ("Cc", "Cs"):
         return " "
     return "" if category == "Cf" else ch
 
@@ -116,18 +124,15 @@ def shingle_hashes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each document's distinct shingle hashes, sorted, as one flat uint64 array and int64
     offsets (n + 1): the layout of an Arrow LargeListArray (a None text has none)."""
-    encoded = [normalize_for_shingles(t).encode() if t else b"" for t in texts]
+    encoded = [_normalized(t) if t else b"" for t in texts]
     lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
     data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
     bounds = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(lengths, out=bounds[1:])
-    # A word takes >= 2 bytes with its separator, so a document of L bytes has at most
-    # (L + 1) // 2 words and shingles.
-    capacity = int(((lengths + 1) // 2).sum())
-    values = np.empty(capacity, dtype=np.uint64)
+    values = np.empty(_count_shingles(data, bounds, config.ngram), dtype=np.uint64)
     offsets = np.empty(len(encoded) + 1, dtype=np.int64)
-    longest = int(lengths.max()) if len(lengths) else 0
-    words = np.empty((longest + 1) // 2 + 1, dtype=np.uint64)
+    # A word takes >= 2 bytes with its separator: at most (L + 1) // 2 words in L bytes.
+    words = np.empty((int(lengths.max(initial=0)) + 1) // 2 + 1, dtype=np.uint64)
     _shingle_kernel(data, bounds, config.ngram, words, values, offsets)
     return values[: offsets[-1]], offsets
 
@@ -164,9 +169,7 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def signatures(
-    texts: Sequence[str | None], config: MinHashConfig
-) -> tuple[np.ndarray, np.ndarray]:
+def signatures(texts: Sequence[str | None], config: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures of a batch: uint64 [n, num_perm] and has_signature bool [n]. Rows
     without a signature hold MERSENNE_PRIME (above every real value)."""
     return signatures_from_shingles(*shingle_hashes(texts, config), config)
@@ -175,7 +178,8 @@ def signatures(
 def signatures_from_shingles(
     values: np.ndarray, offsets: np.ndarray, config: MinHashConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`signatures` from the output of `shingle_hashes` (to compute shingles only once)."""
+    """`signatures` from `shingle_hashes` output (each document's values distinct, as
+    there), so that shingles are computed once for both."""
     a, b = permutations(config.num_perm, config.seed)
     n = len(offsets) - 1
     sig = np.empty((n, config.num_perm), dtype=np.uint64)
@@ -233,9 +237,8 @@ def band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
         raise ValueError(f"bands * rows = {bands * rows} > {sig.shape[1]} signature values")
     grouped = sig[:, : bands * rows].reshape(len(sig), bands, rows)
     h = np.broadcast_to(
-        _fmix64_np(np.arange(bands, dtype=np.uint64) ^ np.uint64(_BAND_SEED)),
-        (len(sig), bands),
-    ).copy()
+        _fmix64_np(np.arange(bands, dtype=np.uint64) ^ np.uint64(_BAND_SEED)), (len(sig), bands)
+    )
     for r in range(rows):
         h = _fmix64_np(h ^ grouped[:, :, r])
     return h.view(np.int64)
@@ -309,6 +312,20 @@ def _fmix64(h):
     h ^= h >> _U33
     h *= np.uint64(_FMIX_2)
     return h ^ (h >> _U33)
+
+
+@numba.njit(cache=True)
+def _count_shingles(data, bounds, ngram):
+    # Normalised text has single spaces between words: words = spaces + 1.
+    total = 0
+    for d in range(len(bounds) - 1):
+        start, end = bounds[d], bounds[d + 1]
+        if end > start:
+            spaces = 0
+            for k in range(start, end):
+                spaces += data[k] == 0x20
+            total += max(0, spaces + 2 - ngram)
+    return total
 
 
 @numba.njit(cache=True)
