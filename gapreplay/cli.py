@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--config", default=None, help="corpus YAML config (its silver: part)")
     _add_common(clean)
 
+    dedup = sub.add_parser("dedup", help="silver: MinHash LSH near-duplicate removal")
+    dedup.add_argument("--config", default=None, help="corpus YAML config (its dedup: part)")
+    _add_common(dedup)
+
     corpus = sub.add_parser("corpus", help="run the pipeline's stages in order")
     corpus.add_argument("--config", required=True, help="corpus YAML config")
     corpus.add_argument("--out", default=None, help="shard folder (overrides the config)")
@@ -140,6 +144,22 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from spark_jobs.config import CorpusConfig, load_config
+    from spark_jobs.dedup import dedup
+
+    config = load_config(args.config) if args.config else CorpusConfig()
+    result = dedup(_spark(args), args.lakehouse, config.dedup, config.silver.keep_order)
+    _print_results([result])
+    table = Table(title="near-duplicates")
+    table.add_column("measure")
+    table.add_column("count", justify="right")
+    for key, value in result.metrics.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    return 0
+
+
 def _print_drops(metrics: dict[str, int]) -> None:
     table = Table(title="dropped documents by stage, reason and source")
     for column in ("stage", "reason", "source", "documents"):
@@ -202,7 +222,13 @@ def _exit_status(args: argparse.Namespace, results: list) -> int:  # type: ignor
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "clean": cmd_clean, "corpus": cmd_corpus, "sql": cmd_sql}
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "clean": cmd_clean,
+    "dedup": cmd_dedup,
+    "corpus": cmd_corpus,
+    "sql": cmd_sql,
+}
 
 
 if __name__ == "__main__":

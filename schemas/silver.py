@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DoubleType,
     IntegerType,
@@ -72,4 +73,55 @@ DECISIONS = TableSpec(
         ]
     ),
     constraints={"source_known": _SOURCE_CHECK, "reason_iff_dropped": "kept = (reason IS NULL)"},
+)
+
+SIGNATURES = TableSpec(
+    path="silver/minhash_signatures",
+    comment="MinHash signatures and shingle sets of silver documents, kept so that a later"
+    " batch is deduplicated against the corpus without recomputing it",
+    keys=("doc_id",),
+    schema=StructType(
+        [
+            col("doc_id", StringType(), "document id", nullable=False),
+            col(
+                "text_sha256",
+                StringType(),
+                "hash of the text the signature was computed on",
+                nullable=False,
+            ),
+            col("config_sha256", StringType(), "hash of the MinHash settings", nullable=False),
+            col("source", StringType(), "pubmed, pmc, guidelines or replay", nullable=False),
+            col("n_chars", IntegerType(), "characters of the text (keep rule)", nullable=False),
+            col("n_shingles", IntegerType(), "distinct word n-gram shingles", nullable=False),
+            col(
+                "signature",
+                ArrayType(LongType()),
+                "min over shingles of (a_i*x+b_i) mod 2^61-1; null when too few shingles",
+            ),
+            col("bands", ArrayType(LongType()), "LSH band hashes of the signature"),
+            col("shingles", ArrayType(LongType()), "sorted distinct shingle hashes (verification)"),
+        ]
+    ),
+)
+
+DEDUP_CLUSTERS = TableSpec(
+    path="silver/dedup_clusters",
+    comment="Documents in a near-duplicate cluster, with the copy the keep rule kept",
+    keys=("doc_id",),
+    schema=StructType(
+        [
+            col("doc_id", StringType(), "document id", nullable=False),
+            col("cluster_id", StringType(), "smallest doc_id of the cluster", nullable=False),
+            col("representative_id", StringType(), "the kept copy (keep rule)", nullable=False),
+            col(
+                "jaccard_to_representative",
+                DoubleType(),
+                "estimated Jaccard (MinHash) to the representative",
+                nullable=False,
+            ),
+            col("source", StringType(), "pubmed, pmc, guidelines or replay", nullable=False),
+            col("cluster_size", IntegerType(), "documents in the cluster", nullable=False),
+            col("run_id", StringType(), "the run that last changed this row", nullable=False),
+        ]
+    ),
 )

@@ -38,7 +38,7 @@ from schemas.bronze import GUIDELINES, PMC, PUBMED, REPLAY
 from schemas.silver import DECISIONS, DOCUMENTS
 from spark_jobs.ingest_common import IngestResult
 from spark_jobs.runs import StageRun
-from spark_jobs.tables import ensure_table, last_operation_metrics, read_table, table_version
+from spark_jobs.tables import ensure_table, execute_merge, read_table, table_version
 
 log = logging.getLogger(__name__)
 
@@ -285,15 +285,14 @@ def _merge_documents(spark: SparkSession, root: str, documents: DataFrame) -> di
     content = [c for c in DOCUMENTS.columns if c != "run_id"]
     changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in content)
     values = {c: f"s.{c}" for c in DOCUMENTS.columns}
-    (
+    return execute_merge(
+        table,
         table.alias("t")
         .merge(documents.alias("s"), "t.doc_id = s.doc_id")
         .whenMatchedUpdate(condition=changed, set=values)
         .whenNotMatchedInsert(values=values)
-        .whenNotMatchedBySourceDelete()
-        .execute()
+        .whenNotMatchedBySourceDelete(),
     )
-    return last_operation_metrics(table)
 
 
 def _merge_decisions(spark: SparkSession, root: str, decisions: DataFrame) -> dict[str, int]:
@@ -301,17 +300,16 @@ def _merge_decisions(spark: SparkSession, root: str, decisions: DataFrame) -> di
     changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in ("kept", "reason", "detail", "source"))
     values = {c: f"s.{c}" for c in DECISIONS.columns}
     owned = ", ".join(f"'{s}'" for s in (*DOCUMENT_STAGES, *CROSS_STAGES))
-    (
+    return execute_merge(
+        table,
         table.alias("t")
         .merge(decisions.alias("s"), "t.doc_id = s.doc_id AND t.stage = s.stage")
         .whenMatchedUpdate(condition=changed, set=values)
         .whenNotMatchedInsert(values=values)
         # Decisions of this job's stages that it no longer reaches (a document now dropped
         # earlier, or gone from bronze); other jobs' stages are theirs to keep.
-        .whenNotMatchedBySourceDelete(condition=f"t.stage IN ({owned})")
-        .execute()
+        .whenNotMatchedBySourceDelete(condition=f"t.stage IN ({owned})"),
     )
-    return last_operation_metrics(table)
 
 
 def _metrics(final: DataFrame, docs: dict[str, int], decisions: dict[str, int]) -> dict[str, int]:

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from corpus.minhash import MinHashConfig
 from corpus.silver_stages import SilverConfig
 
 
@@ -82,6 +83,7 @@ class CorpusConfig(_Strict):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     silver: SilverConfig = Field(default_factory=SilverConfig)
+    dedup: MinHashConfig = Field(default_factory=MinHashConfig)
 
 
 def load_config(path: str | Path) -> CorpusConfig:

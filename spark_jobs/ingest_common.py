@@ -36,7 +36,7 @@ from spark_jobs.runs import StageRun
 from spark_jobs.tables import (
     check_schema,
     ensure_table,
-    last_operation_metrics,
+    execute_merge,
     merge_into,
     read_table,
     table_path,
@@ -218,14 +218,13 @@ def _merge_tombstones(
     assert spec.tombstones is not None
     deletions = check_schema(latest.filter("event = 'delete'"), spec.tombstones, extra_ok=True)
     table = ensure_table(spark, root, spec.tombstones)
-    (
+    return execute_merge(
+        table,
         table.alias("t")
         .merge(deletions.alias("s"), f"t.{spec.key} = s.{spec.key}")
         .whenMatchedUpdateAll(condition="s.supersede_key > t.supersede_key")
-        .whenNotMatchedInsertAll()
-        .execute()
+        .whenNotMatchedInsertAll(),
     )
-    return last_operation_metrics(table)
 
 
 def _drop_tombstoned(
@@ -249,17 +248,16 @@ def _merge_records(
     check_schema(latest.filter("event = 'record'"), spec.table, extra_ok=True)
     table = ensure_table(spark, root, spec.table)
     values = {c: f"s.{c}" for c in spec.table.columns}
-    (
+    return execute_merge(
+        table,
         table.alias("t")
         .merge(latest.alias("s"), f"t.{spec.key} = s.{spec.key}")
         .whenMatchedDelete(condition="s.event = 'delete' AND s.supersede_key > t.supersede_key")
         .whenMatchedUpdate(
             condition="s.event = 'record' AND s.supersede_key > t.supersede_key", set=values
         )
-        .whenNotMatchedInsert(condition="s.event = 'record'", values=values)
-        .execute()
+        .whenNotMatchedInsert(condition="s.event = 'record'", values=values),
     )
-    return last_operation_metrics(table)
 
 
 def _record_quarantine(spark: SparkSession, root: str, source: str, events: DataFrame) -> int:

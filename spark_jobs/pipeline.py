@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 
 from spark_jobs.clean import clean
 from spark_jobs.config import CorpusConfig, IngestConfig
+from spark_jobs.dedup import dedup
 from spark_jobs.ingest_common import IngestResult
 from spark_jobs.ingest_guidelines import ingest_guidelines
 from spark_jobs.ingest_pmc import ingest_pmc
@@ -49,9 +50,14 @@ def _clean(spark: SparkSession, config: CorpusConfig) -> IngestResult:
     return clean(spark, config.lakehouse, config.silver)
 
 
+def _dedup(spark: SparkSession, config: CorpusConfig) -> IngestResult:
+    return dedup(spark, config.lakehouse, config.dedup, config.silver.keep_order)
+
+
 STAGES = (
     *(Stage(f"ingest_{source}", _ingest(source)) for source in INGEST_JOBS),
     Stage("clean", _clean),
+    Stage("dedup", _dedup),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from delta.tables import DeltaTable
+from delta.tables import DeltaMergeBuilder, DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
@@ -125,8 +125,7 @@ def merge_into(
     merge = table.alias("t").merge(source.alias("s"), on)
     if update_condition is not None:
         merge = merge.whenMatchedUpdate(condition=update_condition, set=assignments)
-    merge.whenNotMatchedInsert(values=assignments).execute()
-    return last_operation_metrics(table)
+    return execute_merge(table, merge.whenNotMatchedInsert(values=assignments))
 
 
 def append(spark: SparkSession, root: str, spec: TableSpec, rows: DataFrame) -> None:
@@ -136,10 +135,15 @@ def append(spark: SparkSession, root: str, spec: TableSpec, rows: DataFrame) -> 
     rows.write.format("delta").mode("append").save(table_path(root, spec))
 
 
-def last_operation_metrics(table: DeltaTable) -> dict[str, int]:
-    row = table.history(1).select("operationMetrics").first()
-    metrics = row[0] if row and row[0] else {}
-    return {k: int(v) for k, v in metrics.items() if str(v).lstrip("-").isdigit()}
+def execute_merge(table: DeltaTable, merge: DeltaMergeBuilder) -> dict[str, int]:
+    """Run a MERGE and return its operation metrics; {} when it committed nothing (a MERGE
+    with nothing to do may leave the log as it was, and the last commit is then another's)."""
+    before = table.history(1).select("version").first()
+    merge.execute()
+    row = table.history(1).select("version", "operationMetrics").first()
+    if row is None or (before is not None and row.version == before.version) or not row[1]:
+        return {}
+    return {k: int(v) for k, v in row[1].items() if str(v).lstrip("-").isdigit()}
 
 
 def table_version(spark: SparkSession, root: str, spec: TableSpec) -> int | None:

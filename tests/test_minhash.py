@@ -293,8 +293,8 @@ def test_optimal_params_equal_datasketch(
 
 
 def test_config_derives_and_checks_lsh_params() -> None:
-    assert (CONFIG.bands, CONFIG.rows) == optimal_params(0.7, 128)
-    assert (CONFIG.bands, CONFIG.rows) == (14, 9)
+    assert (CONFIG.bands, CONFIG.rows) == optimal_params(0.6, 128)
+    assert (CONFIG.bands, CONFIG.rows) == (18, 7)
     assert MinHashConfig(bands=16, rows=8).bands == 16
     assert MinHashConfig.model_validate(CONFIG.model_dump()) == CONFIG
     for bad in (

@@ -17,7 +17,7 @@ import pyspark
 import pytest
 
 from schemas.bronze import GUIDELINES, PMC, PUBMED, QUARANTINE, REPLAY
-from schemas.silver import DECISIONS, DOCUMENTS
+from schemas.silver import DECISIONS, DEDUP_CLUSTERS, DOCUMENTS
 from spark_jobs.tables import table_path
 from tests.conftest import FIXTURES
 
@@ -34,6 +34,7 @@ STAGES = [
     ),
     (["ingest", "replay", str(FIXTURES / "redpajama")], [REPLAY, QUARANTINE], {"ingest_run_id"}),
     (["clean"], [DOCUMENTS, DECISIONS], {"run_id"}),
+    (["dedup"], [DOCUMENTS, DECISIONS, DEDUP_CLUSTERS], {"run_id"}),
 ]
 
 
