@@ -98,13 +98,23 @@ def ingest_throughput(path: Path) -> dict:
 
 
 def main() -> None:
-    ours_s, ours = best_of(lambda: ours_records(BASELINE))
-    theirs_s, theirs = best_of(lambda: theirs_records(BASELINE))
+    # Timed as streams (records counted, not kept: 30,000 live dicts make the garbage
+    # collector dominate), the two parsers alternating pass by pass so that load on a shared
+    # machine hits both.
+    ours_s = theirs_s = float("inf")
+    for _ in range(3):
+        seconds, n_ours = best_of(lambda: sum(1 for _ in parse_pubmed_file(str(BASELINE))), 1)
+        ours_s = min(ours_s, seconds)
+        seconds, n_theirs = best_of(
+            lambda: sum(1 for _ in pubmed_parser.parse_medline_xml(str(BASELINE))), 1
+        )
+        theirs_s = min(theirs_s, seconds)
+    ours, theirs = ours_records(BASELINE), theirs_records(BASELINE)
     figures = {
         "file": BASELINE.name,
         "parse_one_core": {
-            "gapreplay_records_per_s": round(len(ours) / ours_s, 1),
-            "pubmed_parser_records_per_s": round(len(theirs) / theirs_s, 1),
+            "gapreplay_records_per_s": round(n_ours / ours_s, 1),
+            "pubmed_parser_records_per_s": round(n_theirs / theirs_s, 1),
             "gapreplay_seconds": round(ours_s, 2),
             "pubmed_parser_seconds": round(theirs_s, 2),
             "speedup": round(theirs_s / ours_s, 2),

@@ -12,6 +12,7 @@ reachable by Delta time travel.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -36,9 +37,9 @@ from pyspark.sql.types import (
 from corpus.silver_stages import CROSS_STAGES, DOCUMENT_STAGES, SilverConfig, run_document_stages
 from schemas.bronze import GUIDELINES, PMC, PUBMED, REPLAY
 from schemas.silver import DECISIONS, DOCUMENTS
-from spark_jobs.ingest_common import IngestResult
-from spark_jobs.runs import StageRun
-from spark_jobs.tables import ensure_table, execute_merge, read_table, table_version
+from schemas.table_spec import TableSpec
+from spark_jobs.runs import StageResult, StageRun
+from spark_jobs.tables import ensure_table, execute_merge, read_table
 
 log = logging.getLogger(__name__)
 
@@ -85,82 +86,56 @@ STAGED = StructType(
 )
 
 
+# Each bronze table's expression for the unified columns it has; the others are null
+# (false for flags). doc_id, license, source_file and locator come from every table.
+BRONZE_COLUMNS: dict[str, tuple[TableSpec, dict[str, str]]] = {
+    "pubmed": (
+        PUBMED,
+        {
+            "title": "title",
+            "abstract": "abstract",
+            "tagged_language": "language",
+            "pmid": "pmid",
+            "pmcid": "pmcid",
+            "doi": "lower(doi)",
+            "is_retracted": "is_retracted",
+            "is_retraction_notice": "is_retraction_notice",
+        },
+    ),
+    "pmc": (
+        PMC,
+        {
+            "title": "title",
+            "abstract": "abstract",
+            "body": "body",
+            "tagged_language": "language",
+            "pmid": "pmid",
+            "pmcid": "pmcid",
+            "doi": "lower(doi)",
+        },
+    ),
+    "guidelines": (GUIDELINES, {"title": "title", "text": "raw_text", "origin": "source"}),
+    "replay": (REPLAY, {"text": "text", "origin": "subset", "tagged_language": "language"}),
+}
+_COMMON = {c: c for c in ("doc_id", "license", "source_file", "locator")}
+
+
 def bronze_documents(spark: SparkSession, root: str) -> DataFrame:
     """All bronze tables in one shape (a table that does not exist yet is empty)."""
-    none = F.lit(None)
-    pubmed = read_table(spark, root, PUBMED).select(
-        "doc_id",
-        F.lit("pubmed").alias("source"),
-        "title",
-        "abstract",
-        none.cast("string").alias("body"),
-        none.cast("string").alias("text"),
-        none.cast("string").alias("origin"),
-        F.col("language").alias("tagged_language"),
-        "pmid",
-        "pmcid",
-        F.lower("doi").alias("doi"),
-        "license",
-        "is_retracted",
-        "is_retraction_notice",
-        "source_file",
-        "locator",
-    )
-    pmc = read_table(spark, root, PMC).select(
-        "doc_id",
-        F.lit("pmc").alias("source"),
-        "title",
-        "abstract",
-        "body",
-        none.cast("string").alias("text"),
-        none.cast("string").alias("origin"),
-        F.col("language").alias("tagged_language"),
-        "pmid",
-        "pmcid",
-        F.lower("doi").alias("doi"),
-        "license",
-        F.lit(False).alias("is_retracted"),
-        F.lit(False).alias("is_retraction_notice"),
-        "source_file",
-        "locator",
-    )
-    guidelines = read_table(spark, root, GUIDELINES).select(
-        "doc_id",
-        F.lit("guidelines").alias("source"),
-        "title",
-        none.cast("string").alias("abstract"),
-        none.cast("string").alias("body"),
-        F.col("raw_text").alias("text"),
-        F.col("source").alias("origin"),
-        none.cast("string").alias("tagged_language"),
-        none.cast("bigint").alias("pmid"),
-        none.cast("string").alias("pmcid"),
-        none.cast("string").alias("doi"),
-        "license",
-        F.lit(False).alias("is_retracted"),
-        F.lit(False).alias("is_retraction_notice"),
-        "source_file",
-        "locator",
-    )
-    replay = read_table(spark, root, REPLAY).select(
-        "doc_id",
-        F.lit("replay").alias("source"),
-        none.cast("string").alias("title"),
-        none.cast("string").alias("abstract"),
-        none.cast("string").alias("body"),
-        "text",
-        F.col("subset").alias("origin"),
-        F.col("language").alias("tagged_language"),
-        none.cast("bigint").alias("pmid"),
-        none.cast("string").alias("pmcid"),
-        none.cast("string").alias("doi"),
-        "license",
-        F.lit(False).alias("is_retracted"),
-        F.lit(False).alias("is_retraction_notice"),
-        "source_file",
-        "locator",
-    )
-    return pubmed.unionByName(pmc).unionByName(guidelines).unionByName(replay)
+    frames = []
+    for source, (spec, expressions) in BRONZE_COLUMNS.items():
+        expressions = {**_COMMON, **expressions}
+        columns = []
+        for field in BRONZE_DOCUMENT.fields:
+            if field.name == "source":
+                value = F.lit(source)
+            elif field.name in expressions:
+                value = F.expr(expressions[field.name])
+            else:
+                value = F.lit(False) if field.dataType == BooleanType() else F.lit(None)
+            columns.append(value.cast(field.dataType).alias(field.name))
+        frames.append(read_table(spark, root, spec).select(*columns))
+    return functools.reduce(DataFrame.unionByName, frames)
 
 
 def _stages_partition(config: SilverConfig):  # type: ignore[no-untyped-def]
@@ -240,7 +215,7 @@ def cross_document_stages(staged: DataFrame, config: SilverConfig) -> DataFrame:
     return _decide(df, "exact_dedup", duplicate, F.col("kept_twin")).drop("kept_twin")
 
 
-def clean(spark: SparkSession, root: str, config: SilverConfig) -> IngestResult:
+def clean(spark: SparkSession, root: str, config: SilverConfig) -> StageResult:
     with StageRun(spark, root, "clean", config.model_dump(mode="json")) as run:
         bronze = bronze_documents(spark, root)
         staged = bronze.mapInArrow(_stages_partition(config), STAGED)
@@ -265,19 +240,8 @@ def clean(spark: SparkSession, root: str, config: SilverConfig) -> IngestResult:
             final.unpersist()
         run.rows_in = run.metrics["bronze_documents"]
         run.rows_out = run.metrics["kept"]
-        for spec in (DOCUMENTS, DECISIONS):
-            version = table_version(spark, root, spec)
-            if version is not None:
-                run.table_versions[spec.path] = version
         log.info("clean: %d of %d documents kept", run.rows_out, run.rows_in)
-        return IngestResult(
-            run_id=run.run_id,
-            stage="clean",
-            table=DOCUMENTS.path,
-            metrics=dict(run.metrics),
-            rows_out=run.rows_out,
-            table_versions=dict(run.table_versions),
-        )
+        return run.finish(DOCUMENTS, [DOCUMENTS, DECISIONS])
 
 
 def _merge_documents(spark: SparkSession, root: str, documents: DataFrame) -> dict[str, int]:

@@ -24,9 +24,8 @@ from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, Stru
 from corpus.minhash import MinHashConfig, band_hashes, shingle_hashes, signatures_from_shingles
 from corpus.silver_stages import SOURCE_ORDER
 from schemas.silver import DECISIONS, DEDUP_CLUSTERS, DOCUMENTS, SIGNATURES
-from spark_jobs.ingest_common import IngestResult
-from spark_jobs.runs import StageRun, config_sha256
-from spark_jobs.tables import ensure_table, execute_merge, read_table, table_version
+from spark_jobs.runs import StageResult, StageRun, config_sha256
+from spark_jobs.tables import ensure_table, execute_merge, read_table
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +207,7 @@ def dedup(
     root: str,
     config: MinHashConfig,
     keep_order: list[str] | None = None,
-) -> IngestResult:
+) -> StageResult:
     keep_order = keep_order or list(SOURCE_ORDER)
     settings = {"minhash": config.model_dump(mode="json"), "keep_order": keep_order}
     with StageRun(spark, root, "dedup", settings) as run:
@@ -251,19 +250,8 @@ def dedup(
         clusters.unpersist()
         checked.unpersist()
         run.rows_out = read_table(spark, root, DOCUMENTS).count()
-        for spec in (DOCUMENTS, DECISIONS, DEDUP_CLUSTERS, SIGNATURES):
-            version = table_version(spark, root, spec)
-            if version is not None:
-                run.table_versions[spec.path] = version
         log.info("dedup: removed %d near-duplicate(s)", removed)
-        return IngestResult(
-            run_id=run.run_id,
-            stage="dedup",
-            table=DOCUMENTS.path,
-            metrics=dict(run.metrics),
-            rows_out=run.rows_out,
-            table_versions=dict(run.table_versions),
-        )
+        return run.finish(DOCUMENTS, [DOCUMENTS, DECISIONS, DEDUP_CLUSTERS, SIGNATURES])
 
 
 def _universe(

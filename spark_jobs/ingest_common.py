@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -32,7 +32,7 @@ from corpus.quarantine import Quarantined
 from schemas.bronze import QUARANTINE
 from schemas.table_spec import TableSpec
 from spark_jobs.config import IngestConfig
-from spark_jobs.runs import StageRun
+from spark_jobs.runs import StageResult, StageRun
 from spark_jobs.tables import (
     check_schema,
     ensure_table,
@@ -40,7 +40,6 @@ from spark_jobs.tables import (
     merge_into,
     read_table,
     table_path,
-    table_version,
 )
 
 log = logging.getLogger(__name__)
@@ -66,20 +65,6 @@ class SourceIngest:
     @property
     def stage(self) -> str:
         return f"ingest_{self.source}"
-
-
-@dataclass
-class IngestResult:
-    run_id: str
-    stage: str
-    table: str
-    metrics: dict[str, int]
-    rows_out: int
-    table_versions: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def quarantined(self) -> int:
-        return self.metrics.get("quarantined", 0)
 
 
 def supersede_key(path: str, version: int, record_index: int) -> str:
@@ -157,7 +142,7 @@ def parse_files(
     )
 
 
-def run_ingest(spark: SparkSession, config: IngestConfig, spec: SourceIngest) -> IngestResult:
+def run_ingest(spark: SparkSession, config: IngestConfig, spec: SourceIngest) -> StageResult:
     files = expand_inputs(config.inputs, spec.suffixes)
     root = config.lakehouse
     with StageRun(spark, root, spec.stage, config.model_dump(), inputs=files) as run:
@@ -190,20 +175,9 @@ def run_ingest(spark: SparkSession, config: IngestConfig, spec: SourceIngest) ->
             "quarantined": quarantined,
         }
         run.rows_out = spark.read.format("delta").load(table_path(root, spec.table)).count()
-        written = [spec.table, QUARANTINE] + ([spec.tombstones] if spec.tombstones else [])
-        for table in written:
-            version = table_version(spark, root, table)
-            if version is not None:
-                run.table_versions[table.path] = version
         log.info("%s: %s rows in %s", spec.stage, run.rows_out, table_path(root, spec.table))
-        return IngestResult(
-            run_id=run.run_id,
-            stage=spec.stage,
-            table=spec.table.path,
-            metrics=dict(run.metrics),
-            rows_out=run.rows_out,
-            table_versions=dict(run.table_versions),
-        )
+        written = [spec.table, QUARANTINE] + ([spec.tombstones] if spec.tombstones else [])
+        return run.finish(spec.table, written)
 
 
 def _latest_events(events: DataFrame, key: str) -> DataFrame:

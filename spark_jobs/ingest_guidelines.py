@@ -13,10 +13,11 @@ from corpus.guideline_sources import SourceRegistry
 from corpus.guidelines import parse_guideline_file
 from schemas.bronze import GUIDELINES
 from spark_jobs.config import IngestConfig
-from spark_jobs.ingest_common import IngestResult, SourceIngest, run_ingest
+from spark_jobs.ingest_common import SourceIngest, run_ingest
+from spark_jobs.runs import StageResult
 
 
-def ingest_guidelines(spark: SparkSession, config: IngestConfig) -> IngestResult:
+def ingest_guidelines(spark: SparkSession, config: IngestConfig) -> StageResult:
     spec = SourceIngest(
         source="guidelines",
         table=GUIDELINES,

@@ -13,7 +13,8 @@ from corpus.jats import parse_pmc_file
 from corpus.quarantine import Quarantined
 from schemas.bronze import PMC
 from spark_jobs.config import IngestConfig
-from spark_jobs.ingest_common import IngestResult, SourceIngest, run_ingest
+from spark_jobs.ingest_common import SourceIngest, run_ingest
+from spark_jobs.runs import StageResult
 
 
 def parse_pmc_rows(path: str, markers: bool) -> Iterator[dict[str, Any] | Quarantined]:
@@ -23,7 +24,7 @@ def parse_pmc_rows(path: str, markers: bool) -> Iterator[dict[str, Any] | Quaran
         yield item
 
 
-def ingest_pmc(spark: SparkSession, config: IngestConfig) -> IngestResult:
+def ingest_pmc(spark: SparkSession, config: IngestConfig) -> StageResult:
     spec = SourceIngest(
         source="pmc",
         table=PMC,

@@ -11,7 +11,8 @@ from pyspark.sql import SparkSession
 from corpus.pubmed_xml import parse_pubmed_file
 from schemas.bronze import PUBMED, PUBMED_DELETIONS
 from spark_jobs.config import IngestConfig
-from spark_jobs.ingest_common import IngestResult, SourceIngest, run_ingest
+from spark_jobs.ingest_common import SourceIngest, run_ingest
+from spark_jobs.runs import StageResult
 
 PUBMED_INGEST = SourceIngest(
     source="pubmed",
@@ -23,5 +24,5 @@ PUBMED_INGEST = SourceIngest(
 )
 
 
-def ingest_pubmed(spark: SparkSession, config: IngestConfig) -> IngestResult:
+def ingest_pubmed(spark: SparkSession, config: IngestConfig) -> StageResult:
     return run_ingest(spark, config, PUBMED_INGEST)

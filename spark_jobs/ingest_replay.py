@@ -12,7 +12,8 @@ from corpus.quarantine import Quarantined
 from corpus.replay_jsonl import parse_replay_file
 from schemas.bronze import REPLAY
 from spark_jobs.config import IngestConfig
-from spark_jobs.ingest_common import IngestResult, SourceIngest, run_ingest
+from spark_jobs.ingest_common import SourceIngest, run_ingest
+from spark_jobs.runs import StageResult
 
 # Web and book text of mixed, mostly unstated terms: nothing to build a commercial corpus on.
 REPLAY_LICENSE = "unknown"
@@ -34,5 +35,5 @@ REPLAY_INGEST = SourceIngest(
 )
 
 
-def ingest_replay(spark: SparkSession, config: IngestConfig) -> IngestResult:
+def ingest_replay(spark: SparkSession, config: IngestConfig) -> StageResult:
     return run_ingest(spark, config, REPLAY_INGEST)

@@ -11,11 +11,11 @@ from pyspark.sql import SparkSession
 from spark_jobs.clean import clean
 from spark_jobs.config import CorpusConfig, IngestConfig
 from spark_jobs.dedup import dedup
-from spark_jobs.ingest_common import IngestResult
 from spark_jobs.ingest_guidelines import ingest_guidelines
 from spark_jobs.ingest_pmc import ingest_pmc
 from spark_jobs.ingest_pubmed import ingest_pubmed
 from spark_jobs.ingest_replay import ingest_replay
+from spark_jobs.runs import StageResult
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Stage:
     name: str
-    run: Callable[[SparkSession, CorpusConfig], IngestResult | None]
+    run: Callable[[SparkSession, CorpusConfig], StageResult | None]
 
 
 INGEST_JOBS = {
@@ -34,8 +34,8 @@ INGEST_JOBS = {
 }
 
 
-def _ingest(source: str) -> Callable[[SparkSession, CorpusConfig], IngestResult | None]:
-    def run(spark: SparkSession, config: CorpusConfig) -> IngestResult | None:
+def _ingest(source: str) -> Callable[[SparkSession, CorpusConfig], StageResult | None]:
+    def run(spark: SparkSession, config: CorpusConfig) -> StageResult | None:
         settings = getattr(config.sources, source)
         if not settings.inputs:
             log.info("stage ingest_%s: no %s inputs configured, skipped", source, source)
@@ -46,11 +46,11 @@ def _ingest(source: str) -> Callable[[SparkSession, CorpusConfig], IngestResult 
     return run
 
 
-def _clean(spark: SparkSession, config: CorpusConfig) -> IngestResult:
+def _clean(spark: SparkSession, config: CorpusConfig) -> StageResult:
     return clean(spark, config.lakehouse, config.silver)
 
 
-def _dedup(spark: SparkSession, config: CorpusConfig) -> IngestResult:
+def _dedup(spark: SparkSession, config: CorpusConfig) -> StageResult:
     return dedup(spark, config.lakehouse, config.dedup, config.silver.keep_order)
 
 
@@ -79,7 +79,7 @@ def run_corpus(
     config: CorpusConfig,
     from_stage: str | None = None,
     to_stage: str | None = None,
-) -> list[IngestResult]:
+) -> list[StageResult]:
     stages = select_stages(from_stage, to_stage)
     results = []
     for number, stage in enumerate(stages, 1):

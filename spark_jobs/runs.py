@@ -16,7 +16,8 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from schemas.runs import RUNS
-from spark_jobs.tables import append
+from schemas.table_spec import TableSpec
+from spark_jobs.tables import append, table_version
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,22 @@ def code_version() -> str:
 def config_sha256(settings: Any) -> str:
     """A stable hash of a stage's inputs and settings (JSON with sorted keys)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class StageResult:
+    """What a stage run did, for the summary a command prints."""
+
+    run_id: str
+    stage: str
+    table: str
+    metrics: dict[str, int]
+    rows_out: int
+    table_versions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def quarantined(self) -> int:
+        return self.metrics.get("quarantined", 0)
 
 
 @dataclass
@@ -75,6 +92,21 @@ class StageRun:
                 self._write("failed", f"{type(exc).__name__}: {exc}")
             except Exception:  # the original error matters more than the bookkeeping one
                 log.exception("could not record the failure of run %s", self.run_id)
+
+    def finish(self, main: TableSpec, written: list[TableSpec]) -> StageResult:
+        """Record the Delta version of each table written and describe the run."""
+        for spec in written:
+            version = table_version(self.spark, self.lakehouse, spec)
+            if version is not None:
+                self.table_versions[spec.path] = version
+        return StageResult(
+            run_id=self.run_id,
+            stage=self.stage,
+            table=main.path,
+            metrics=dict(self.metrics),
+            rows_out=self.rows_out,
+            table_versions=dict(self.table_versions),
+        )
 
     def _write(self, status: str, error: str | None) -> None:
         # One append per run, when it ends: a MERGE per status change would cost a Delta
