@@ -15,7 +15,8 @@ SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "sample.yam
 EXIT_FAILED = 1
 EXIT_STRICT = 3
 
-console = Console(stderr=False)
+# Not a terminal (CI logs, pipes): rich would wrap tables at 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
