@@ -21,14 +21,12 @@ overview <- the row's "overview" field, else null.
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TextIO
 
 from corpus.guideline_sources import DEFAULT, SourceRegistry
-from corpus.inputs import open_stream
+from corpus.jsonl import json_object, jsonl_lines
 from corpus.quarantine import Quarantined
-from corpus.xml_records import FILE_LOCATOR
 
 RELEASED_FIELDS = ("id", "source", "title", "clean_text", "raw_text", "url", "overview")
 FORMAT = "jsonl"
@@ -42,17 +40,11 @@ def parse_released_file(
 ) -> Iterator[dict[str, Any] | Quarantined]:
     """The rows of a released-schema .jsonl (or .jsonl.gz) file; never raises for bad content."""
     registry = registry or DEFAULT
-    lineno = 0
-    try:
-        with open_stream(path) as stream:
-            for lineno, raw in enumerate(stream, 1):
-                if raw.strip():
-                    yield parse_released_line(raw, lineno, registry, source_hint, keep_released)
-    except EOFError as exc:
-        yield Quarantined(f"line={lineno + 1}", "TruncatedInput", f"{type(exc).__name__}: {exc}")
-    except (OSError, zlib.error) as exc:
-        locator = f"line={lineno + 1}" if lineno else FILE_LOCATOR
-        yield Quarantined(locator, "UnreadableInput", f"{type(exc).__name__}: {exc}")
+    for item in jsonl_lines(path):
+        if isinstance(item, Quarantined):
+            yield item
+        else:
+            yield parse_released_line(item[1], item[0], registry, source_hint, keep_released)
 
 
 def parse_released_line(
@@ -64,18 +56,9 @@ def parse_released_line(
 ) -> dict[str, Any] | Quarantined:
     """One released record as a row, or Quarantined with what is wrong with it."""
     locator = f"line={lineno}"
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Quarantined(locator, "InvalidUtf8", str(exc))
-    if lineno == 1:
-        line = line.removeprefix("\ufeff")
-    try:
-        record = json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        return Quarantined(locator, "InvalidJson", f"{type(exc).__name__}: {exc}")
-    if not isinstance(record, dict):
-        return Quarantined(locator, "NotAnObject", f"the line is a JSON {type(record).__name__}")
+    record = json_object(raw, lineno)
+    if isinstance(record, Quarantined):
+        return record
     bad = [
         f for f in RELEASED_FIELDS if record.get(f) is not None and not isinstance(record[f], str)
     ]

@@ -32,13 +32,11 @@ import itertools
 import json
 import os
 import re
-import zlib
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
-from corpus.inputs import open_stream
+from corpus.jsonl import json_object, jsonl_lines
 from corpus.quarantine import Quarantined
-from corpus.xml_records import FILE_LOCATOR
 
 SUBSETS = (
     "arxiv",
@@ -77,59 +75,22 @@ _NAME_ORDER = SUBSETS[:-1]
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
 # Only a \uD800-\uDFFF escape can put a surrogate into text decoded from valid UTF-8.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_READ_BYTES = 1 << 20
 _ID_CHARS = 20
 
 
 def parse_replay_file(path: str) -> Iterator[dict[str, Any] | Quarantined]:
     """All records of one .jsonl / .json(.gz) file, in file order; never raises for bad content."""
     name_subset = subset_from_filename(path)
-    lineno = 0
-    try:
-        with open_stream(path) as stream:
-            for lineno, raw in enumerate(_lines(stream), 1):
-                if raw.strip():
-                    yield parse_line(raw, lineno, name_subset)
-    except EOFError as exc:
-        yield Quarantined(f"line={lineno + 1}", "TruncatedInput", f"{type(exc).__name__}: {exc}")
-    except (OSError, zlib.error) as exc:
-        locator = f"line={lineno + 1}" if lineno else FILE_LOCATOR
-        yield Quarantined(locator, "UnreadableInput", f"{type(exc).__name__}: {exc}")
-
-
-def _lines(stream: BinaryIO) -> Iterator[bytes]:
-    # open_stream hands over all the data before a truncated gzip raises, so every complete
-    # line is yielded; the unfinished one is lost with the exception. Chunks, not readline:
-    # a GzipStream's readline reads byte by byte.
-    parts: list[bytes] = []
-    while chunk := stream.read(_READ_BYTES):
-        start = 0
-        while (end := chunk.find(b"\n", start)) != -1:
-            parts.append(chunk[start:end])
-            yield b"".join(parts)
-            parts = []
-            start = end + 1
-        if start < len(chunk):
-            parts.append(chunk[start:])
-    if parts:
-        yield b"".join(parts)
+    for item in jsonl_lines(path):
+        yield item if isinstance(item, Quarantined) else parse_line(item[1], item[0], name_subset)
 
 
 def parse_line(raw: bytes, lineno: int, name_subset: str = "other") -> dict[str, Any] | Quarantined:
     """One JSON line as a row dict; `name_subset` is used when the record names no source."""
     locator = f"line={lineno}"
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Quarantined(locator, "InvalidUtf8", str(exc))
-    if lineno == 1:
-        line = line.removeprefix("\ufeff")
-    try:
-        record = json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        return Quarantined(locator, "InvalidJson", f"{type(exc).__name__}: {exc}")
-    if not isinstance(record, dict):
-        return Quarantined(locator, "NotAnObject", f"the line is a JSON {type(record).__name__}")
+    record = json_object(raw, lineno)
+    if isinstance(record, Quarantined):
+        return record
     text = record.get("text")
     if not isinstance(text, str):
         return Quarantined(locator, "MissingText", f"text is {type(text).__name__}, not a string")
