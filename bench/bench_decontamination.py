@@ -12,10 +12,7 @@ Writes bench/results/decontamination.json.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pubmed_parser
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,12 +19,12 @@ from typing import Any
 
 import pymupdf
 
+from bench.common import write_result
 from corpus.pdf_text import extract_pdf
 from corpus.pdf_worker import default_worker, extract_pdf_isolated
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "guidelines" / "pdf"
-RESULT = ROOT / "bench" / "results" / "guidelines.json"
 MIN_SECONDS = 3.0
 
 
@@ -97,11 +96,8 @@ def main() -> None:
         "ratio_isolated_over_get_text": round(
             rates["gapreplay_isolated"]["pages_per_s"] / plain, 3
         ),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("guidelines", result)
     print(json.dumps(result, indent=2))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +18,11 @@ from typing import Any
 
 import pubmed_parser
 
+from bench.common import write_result
 from corpus.jats import parse_pmc_file
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "pmc_jats"
-RESULT = ROOT / "bench" / "results" / "jats.json"
 MIN_SECONDS = 3.0
 
 
@@ -70,11 +69,8 @@ def main() -> None:
         "ratio_gapreplay_over_pubmed_parser": round(
             ours["articles_per_s"] / reference["articles_per_s"], 2
         ),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("jats", result)
     print(json.dumps(result, indent=2))
 
 

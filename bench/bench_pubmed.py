@@ -4,13 +4,10 @@ real 30,000-record baseline file, and end-to-end ingest throughput through Spark
 from __future__ import annotations
 
 import re
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pubmed_parser
 

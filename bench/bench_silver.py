@@ -3,12 +3,9 @@ examples (the figures the silver-layer note reports)."""
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import write_result
 from corpus.minhash import MinHashConfig

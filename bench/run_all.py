@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark in turn; figures go to bench/results/*.json."""
+"""`make bench`: every benchmark in turn; figures go to bench/results/*.json.
+One benchmark alone: `.venv/bin/python -m bench.bench_pubmed` from the repository root."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ def main() -> int:
     failed = []
     for bench in BENCHES:
         print(f"== {bench.name}", flush=True)
-        if subprocess.run([sys.executable, str(bench)], cwd=HERE.parent).returncode != 0:
+        # As modules from the repository root, so that `bench.common` imports everywhere.
+        module = f"bench.{bench.stem}"
+        if subprocess.run([sys.executable, "-m", module], cwd=HERE.parent).returncode != 0:
             failed.append(bench.name)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

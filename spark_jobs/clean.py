@@ -39,7 +39,7 @@ from schemas.bronze import GUIDELINES, PMC, PUBMED, REPLAY
 from schemas.silver import DECISIONS, DOCUMENTS
 from schemas.table_spec import TableSpec
 from spark_jobs.runs import StageResult, StageRun
-from spark_jobs.tables import ensure_table, execute_merge, read_table
+from spark_jobs.tables import differs, ensure_table, execute_merge, read_table, source_values
 
 log = logging.getLogger(__name__)
 
@@ -247,8 +247,8 @@ def clean(spark: SparkSession, root: str, config: SilverConfig) -> StageResult:
 def _merge_documents(spark: SparkSession, root: str, documents: DataFrame) -> dict[str, int]:
     table = ensure_table(spark, root, DOCUMENTS)
     content = [c for c in DOCUMENTS.columns if c != "run_id"]
-    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in content)
-    values = {c: f"s.{c}" for c in DOCUMENTS.columns}
+    changed = differs(content)
+    values = source_values(DOCUMENTS.columns)
     return execute_merge(
         table,
         table.alias("t")
@@ -261,8 +261,8 @@ def _merge_documents(spark: SparkSession, root: str, documents: DataFrame) -> di
 
 def _merge_decisions(spark: SparkSession, root: str, decisions: DataFrame) -> dict[str, int]:
     table = ensure_table(spark, root, DECISIONS)
-    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in ("kept", "reason", "detail", "source"))
-    values = {c: f"s.{c}" for c in DECISIONS.columns}
+    changed = differs(("kept", "reason", "detail", "source"))
+    values = source_values(DECISIONS.columns)
     owned = ", ".join(f"'{s}'" for s in (*DOCUMENT_STAGES, *CROSS_STAGES))
     return execute_merge(
         table,

@@ -25,7 +25,7 @@ from corpus.minhash import MinHashConfig, band_hashes, shingle_hashes, signature
 from corpus.silver_stages import SOURCE_ORDER
 from schemas.silver import DECISIONS, DEDUP_CLUSTERS, DOCUMENTS, SIGNATURES
 from spark_jobs.runs import StageResult, StageRun, config_sha256
-from spark_jobs.tables import ensure_table, execute_merge, read_table
+from spark_jobs.tables import differs, ensure_table, execute_merge, read_table, source_values
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def update_signatures(
         .withColumn("config_sha256", F.lit(settings))
     )
     table = ensure_table(spark, root, SIGNATURES)
-    values = {c: f"s.{c}" for c in SIGNATURES.columns}
+    values = source_values(SIGNATURES.columns)
     return execute_merge(
         table,
         table.alias("t")
@@ -317,8 +317,8 @@ def _apply(
     """Write clusters, drop the non-representatives from silver/documents, record decisions."""
     table = ensure_table(spark, root, DEDUP_CLUSTERS)
     content = [c for c in DEDUP_CLUSTERS.columns if c != "run_id"]
-    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in content)
-    values = {c: f"s.{c}" for c in DEDUP_CLUSTERS.columns}
+    changed = differs(content)
+    values = source_values(DEDUP_CLUSTERS.columns)
     (
         table.alias("t")
         .merge(clusters.alias("s"), "t.doc_id = s.doc_id")
@@ -362,8 +362,8 @@ def _apply(
         )
     )
     table = ensure_table(spark, root, DECISIONS)
-    dvalues = {c: f"s.{c}" for c in DECISIONS.columns}
-    dchanged = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in ("kept", "reason", "detail"))
+    dvalues = source_values(DECISIONS.columns)
+    dchanged = differs(("kept", "reason", "detail"))
     (
         table.alias("t")
         .merge(decisions.alias("s"), "t.doc_id = s.doc_id AND t.stage = s.stage")

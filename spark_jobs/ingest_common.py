@@ -39,6 +39,7 @@ from spark_jobs.tables import (
     execute_merge,
     merge_into,
     read_table,
+    source_values,
     table_path,
 )
 
@@ -221,7 +222,7 @@ def _merge_records(
 ) -> dict[str, int]:
     check_schema(latest.filter("event = 'record'"), spec.table, extra_ok=True)
     table = ensure_table(spark, root, spec.table)
-    values = {c: f"s.{c}" for c in spec.table.columns}
+    values = source_values(spec.table.columns)
     return execute_merge(
         table,
         table.alias("t")

@@ -21,6 +21,17 @@ def table_path(root: str, spec: TableSpec) -> str:
     return os.path.join(os.path.abspath(root) if "://" not in root else root, spec.path)
 
 
+def source_values(columns: Iterable[str]) -> dict[str, str]:
+    """MERGE assignments setting every column from the source row `s`."""
+    return {c: f"s.{c}" for c in columns}
+
+
+def differs(columns: Iterable[str]) -> str:
+    """MERGE condition: the source row `s` differs from the target `t` in one of `columns`
+    (null-safe), so that an unchanged row is not rewritten."""
+    return " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in columns)
+
+
 def table_exists(spark: SparkSession, root: str, spec: TableSpec) -> bool:
     return DeltaTable.isDeltaTable(spark, table_path(root, spec))
 
@@ -121,7 +132,7 @@ def merge_into(
     table = ensure_table(spark, root, spec)
     keys = tuple(keys or spec.keys)
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    assignments = {c: f"s.{c}" for c in spec.columns}
+    assignments = source_values(spec.columns)
     merge = table.alias("t").merge(source.alias("s"), on)
     if update_condition is not None:
         merge = merge.whenMatchedUpdate(condition=update_condition, set=assignments)
