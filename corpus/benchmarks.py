@@ -54,6 +54,15 @@ MMLU_MEDICAL_SUBJECTS = (
     "nutrition",
 )
 MMLU_SPLITS = ("test", "dev", "val")
+# The splits a model is scored on. MedMCQA publishes no test answers, so its dev split is
+# the one reported; its test questions are unlabelled but still text a model must not see.
+EVALUATION_SPLITS = {
+    MEDQA: ("test",),
+    MEDQA_4OPTIONS: ("test",),
+    MEDMCQA: ("dev", "validation", "test"),
+    PUBMEDQA: ("test",),
+    MMLU_MEDICAL: ("test",),
+}
 PUBMEDQA_DECISIONS = ("yes", "no", "maybe")
 # PubMedQA's options are its three decisions, keyed by themselves: `answer in options` holds
 # for every benchmark, and "maybe" is a valid answer (the published evaluator rejected it).

@@ -56,11 +56,31 @@ def build_parser() -> argparse.ArgumentParser:
     dedup.add_argument("--config", default=None, help="corpus YAML config (its dedup: part)")
     _add_common(dedup)
 
+    for name, helptext in (
+        ("decontaminate", "gold: keep documents holding benchmark test items out of the mix"),
+        ("mix", "gold: the GAP-Replay mix and splits into gold/corpus"),
+    ):
+        stage = sub.add_parser(name, help=helptext)
+        stage.add_argument("--config", default=None, help="corpus YAML config")
+        _add_common(stage)
+
+    shards = sub.add_parser("shards", help="gold: Megatron .bin/.idx shards, blends, lineage")
+    shards.add_argument("--out", required=True, help="shard folder")
+    shards.add_argument("--config", default=None, help="corpus YAML config (its shards: part)")
+    _add_common(shards)
+
+    export = sub.add_parser("export", help="gold/corpus as Parquet and JSONL for `datasets`")
+    export.add_argument("--out", required=True, help="export folder")
+    _add_common(export)
+
     corpus = sub.add_parser("corpus", help="run the pipeline's stages in order")
     corpus.add_argument("--config", required=True, help="corpus YAML config")
     corpus.add_argument("--out", default=None, help="shard folder (overrides the config)")
     corpus.add_argument("--from", dest="from_stage", default=None, help="first stage to run")
     corpus.add_argument("--to", dest="to_stage", default=None, help="last stage to run")
+    corpus.add_argument(
+        "--force", action="store_true", help="run every selected stage, even if unchanged"
+    )
     _add_common(corpus)
     corpus.set_defaults(lakehouse=None)
 
@@ -124,21 +144,87 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     if args.lakehouse:
         config.lakehouse = args.lakehouse
     if args.out:
-        config.shards = args.out
+        config.out = args.out
     from spark_jobs.session import get_spark
 
     spark = get_spark(master=args.master or config.spark.master, conf=config.spark.conf)
-    results = run_corpus(spark, config, args.from_stage, args.to_stage)
+    results = run_corpus(spark, config, args.from_stage, args.to_stage, force=args.force)
     _print_results(results)
+    from spark_jobs.summary import stage_counts
+
+    _print_stage_counts(stage_counts(spark, config.lakehouse))
     console.print(f"lakehouse: {Path(config.lakehouse).resolve()}")
+    console.print(f"shards:    {Path(config.out).resolve()}")
     return _exit_status(args, results)
+
+
+def _print_stage_counts(rows: list[dict]) -> None:  # type: ignore[type-arg]
+    table = Table(title="documents and tokens per source after each stage")
+    for column in ("stage", "source", "documents", "tokens"):
+        table.add_column(column, justify="left" if column in ("stage", "source") else "right")
+    for row in rows:
+        tokens = "" if row["tokens"] is None else str(row["tokens"])
+        table.add_row(row["stage"], row["source"], str(row["documents"]), tokens)
+    console.print(table)
+
+
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from spark_jobs.config import CorpusConfig, load_config
+
+    return load_config(args.config) if getattr(args, "config", None) else CorpusConfig()
+
+
+def cmd_decontaminate(args: argparse.Namespace) -> int:
+    from spark_jobs.decontaminate import decontaminate
+
+    result = decontaminate(_spark(args), args.lakehouse, _config(args).decontamination)
+    _print_results([result])
+    _print_metrics("decontamination", result.metrics)
+    return 0
+
+
+def cmd_mix(args: argparse.Namespace) -> int:
+    from spark_jobs.mix import mix
+
+    config = _config(args)
+    result = mix(_spark(args), args.lakehouse, config.mix, config.tokenizer)
+    _print_results([result])
+    _print_metrics("the mix", result.metrics)
+    return 0
+
+
+def cmd_shards(args: argparse.Namespace) -> int:
+    from spark_jobs.shards import shards
+
+    result = shards(_spark(args), args.lakehouse, args.out, _config(args).shards)
+    _print_results([result])
+    _print_metrics("shards", result.metrics)
+    console.print(f"shards, blends, tokenizer and dataset card: {Path(args.out).resolve()}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from spark_jobs.export_corpus import export_corpus
+
+    result = export_corpus(_spark(args), args.lakehouse, args.out)
+    _print_results([result])
+    console.print(f"Parquet and JSONL: {Path(args.out).resolve()}")
+    return 0
+
+
+def _print_metrics(title: str, metrics: dict[str, int]) -> None:
+    table = Table(title=title)
+    table.add_column("measure")
+    table.add_column("count", justify="right")
+    for key, value in sorted(metrics.items()):
+        table.add_row(key, str(value))
+    console.print(table)
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
     from spark_jobs.clean import clean
-    from spark_jobs.config import CorpusConfig, load_config
 
-    config = load_config(args.config) if args.config else CorpusConfig()
+    config = _config(args)
     result = clean(_spark(args), args.lakehouse, config.silver)
     _print_results([result])
     _print_drops(result.metrics)
@@ -146,18 +232,12 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
-    from spark_jobs.config import CorpusConfig, load_config
     from spark_jobs.dedup import dedup
 
-    config = load_config(args.config) if args.config else CorpusConfig()
+    config = _config(args)
     result = dedup(_spark(args), args.lakehouse, config.dedup, config.silver.keep_order)
     _print_results([result])
-    table = Table(title="near-duplicates")
-    table.add_column("measure")
-    table.add_column("count", justify="right")
-    for key, value in result.metrics.items():
-        table.add_row(key, str(value))
-    console.print(table)
+    _print_metrics("near-duplicates", result.metrics)
     return 0
 
 
@@ -227,6 +307,10 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "clean": cmd_clean,
     "dedup": cmd_dedup,
+    "decontaminate": cmd_decontaminate,
+    "mix": cmd_mix,
+    "shards": cmd_shards,
+    "export": cmd_export,
     "corpus": cmd_corpus,
     "sql": cmd_sql,
 }

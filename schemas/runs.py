@@ -33,7 +33,14 @@ RUNS = TableSpec(
             ),
             col("inputs", StringType(), "the input files or tables, JSON"),
             col("error", StringType(), "why the run failed"),
+            col(
+                "pipeline_key",
+                StringType(),
+                "`gapreplay corpus`: hash of the stage's config, input files and the upstream"
+                " runs; a later pipeline run with the same key skips the stage",
+            ),
         ]
     ),
+    schema_version=2,
     constraints={"status_known": "status IN ('succeeded', 'failed')"},
 )

@@ -38,6 +38,7 @@ from corpus.silver_stages import CROSS_STAGES, DOCUMENT_STAGES, SilverConfig, ru
 from schemas.bronze import GUIDELINES, PMC, PUBMED, REPLAY
 from schemas.silver import DECISIONS, DOCUMENTS
 from schemas.table_spec import TableSpec
+from spark_jobs.decisions import merge_decisions
 from spark_jobs.runs import StageResult, StageRun
 from spark_jobs.tables import differs, ensure_table, execute_merge, read_table, source_values
 
@@ -234,7 +235,9 @@ def clean(spark: SparkSession, root: str, config: SilverConfig) -> StageResult:
                 F.lit(run.run_id).alias("run_id"),
             )
             doc_metrics = _merge_documents(spark, root, documents)
-            decision_metrics = _merge_decisions(spark, root, decisions)
+            decision_metrics = merge_decisions(
+                spark, root, decisions, (*DOCUMENT_STAGES, *CROSS_STAGES)
+            )
             run.metrics = _metrics(final, doc_metrics, decision_metrics)
         finally:
             final.unpersist()
@@ -256,23 +259,6 @@ def _merge_documents(spark: SparkSession, root: str, documents: DataFrame) -> di
         .whenMatchedUpdate(condition=changed, set=values)
         .whenNotMatchedInsert(values=values)
         .whenNotMatchedBySourceDelete(),
-    )
-
-
-def _merge_decisions(spark: SparkSession, root: str, decisions: DataFrame) -> dict[str, int]:
-    table = ensure_table(spark, root, DECISIONS)
-    changed = differs(("kept", "reason", "detail", "source"))
-    values = source_values(DECISIONS.columns)
-    owned = ", ".join(f"'{s}'" for s in (*DOCUMENT_STAGES, *CROSS_STAGES))
-    return execute_merge(
-        table,
-        table.alias("t")
-        .merge(decisions.alias("s"), "t.doc_id = s.doc_id AND t.stage = s.stage")
-        .whenMatchedUpdate(condition=changed, set=values)
-        .whenNotMatchedInsert(values=values)
-        # Decisions of this job's stages that it no longer reaches (a document now dropped
-        # earlier, or gone from bronze); other jobs' stages are theirs to keep.
-        .whenNotMatchedBySourceDelete(condition=f"t.stage IN ({owned})"),
     )
 
 

@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from corpus.tokenizer import TokenizerConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from corpus.benchmarks import BENCHMARKS, EVALUATION_SPLITS
+from corpus.decontamination import DEFAULT_N
 from corpus.minhash import MinHashConfig
 from corpus.silver_stages import SilverConfig
 
@@ -74,16 +77,92 @@ class SparkConfig(_Strict):
     conf: dict[str, str] = Field(default_factory=dict)
 
 
+class DecontaminationConfig(_Strict):
+    """Which benchmark items to keep out of the corpus, and how they are matched."""
+
+    benchmarks_dir: str | None = Field(
+        default=None,
+        description="folder laid out like shared/fixtures/qa_benchmarks; none: nothing checked",
+    )
+    benchmarks: list[str] = Field(default_factory=lambda: list(BENCHMARKS))
+    splits: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in EVALUATION_SPLITS.items()},
+        description="benchmark -> the splits whose items are kept out",
+    )
+    n: int = Field(default=DEFAULT_N, ge=1, description="n-gram length in words")
+    min_ngram_hits: int = Field(default=1, ge=1, description="distinct item n-grams to match")
+    match_pmids: bool = Field(default=True, description="PubMedQA items matched by PMID too")
+
+
+class SourceMix(_Strict):
+    epochs: float = Field(default=1.0, gt=0, description="passes over the source's train split")
+    heldout: float = Field(default=0.03, ge=0, lt=1, description="share held out (valid + test)")
+
+
+def _meditron_sources() -> dict[str, SourceMix]:
+    # MEDITRON.md: 3% of papers and abstracts held out, 5% of guidelines, none of replay.
+    return {
+        "pubmed": SourceMix(heldout=0.03),
+        "pmc": SourceMix(heldout=0.03),
+        "guidelines": SourceMix(heldout=0.05),
+        "replay": SourceMix(heldout=0.0),
+    }
+
+
+class ReplayMix(_Strict):
+    share: float | None = Field(
+        default=0.009,
+        ge=0,
+        lt=1,
+        description="replay's share of the train tokens (MediTron: 420M of 46.7B, 0.9%)",
+    )
+    budget_tokens: int | None = Field(
+        default=None, ge=0, description="a fixed replay token budget; overrides share"
+    )
+    subset_shares: dict[str, float] | None = Field(
+        default=None, description="budget split per replay subset; none: as in the input"
+    )
+
+
+class MixConfig(_Strict):
+    """The GAP-Replay recipe: epochs and held-out shares per source, the replay budget."""
+
+    seed: int = 1234
+    sources: dict[str, SourceMix] = Field(default_factory=_meditron_sources)
+    test_fraction: float = Field(
+        default=0.5, ge=0, le=1, description="part of each held-out share that goes to test"
+    )
+    replay: ReplayMix = Field(default_factory=ReplayMix)
+    licenses: list[str] | None = Field(
+        default=None, description="keep only these normalised licences; none: all"
+    )
+    commercial_only: bool = Field(default=False, description="keep licences open to commerce")
+    tokenizer_training_chars: int = Field(
+        default=200_000_000, gt=0, description="text a trained tokenizer learns from, at most"
+    )
+
+
+class ShardsConfig(_Strict):
+    max_tokens_per_file: int = Field(
+        default=500_000_000, gt=0, description="a (split, source) shard file holds at most this"
+    )
+    seed: int = Field(default=1234, description="document order inside the shards")
+
+
 class CorpusConfig(_Strict):
     """The whole build: `gapreplay corpus --config FILE`."""
 
     name: str = "corpus"
     lakehouse: str = "lakehouse"
-    shards: str = "shards"
+    out: str = Field(default="shards", description="where shards and exports are written")
     spark: SparkConfig = Field(default_factory=SparkConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     silver: SilverConfig = Field(default_factory=SilverConfig)
     dedup: MinHashConfig = Field(default_factory=MinHashConfig)
+    decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    mix: MixConfig = Field(default_factory=MixConfig)
+    shards: ShardsConfig = Field(default_factory=ShardsConfig)
 
 
 def load_config(path: str | Path) -> CorpusConfig:
@@ -106,6 +185,12 @@ def load_config(path: str | Path) -> CorpusConfig:
     for source in config.sources.model_dump():
         inputs: SourceInputs = getattr(config.sources, source)
         inputs.inputs = [str(_resolve(base, p)) for p in inputs.inputs]
+    if config.decontamination.benchmarks_dir is not None:
+        config.decontamination.benchmarks_dir = str(
+            _resolve(base, config.decontamination.benchmarks_dir)
+        )
+    if config.tokenizer.path is not None:
+        config.tokenizer.path = str(_resolve(base, config.tokenizer.path))
     return config
 
 

@@ -16,13 +16,15 @@ from spark_jobs.config import IngestConfig
 from spark_jobs.ingest_common import SourceIngest, run_ingest
 from spark_jobs.runs import StageResult
 
+SUFFIXES = (".pdf", ".html", ".htm", ".jsonl", ".jsonl.gz")
+
 
 def ingest_guidelines(spark: SparkSession, config: IngestConfig) -> StageResult:
     spec = SourceIngest(
         source="guidelines",
         table=GUIDELINES,
         key="doc_id",
-        suffixes=(".pdf", ".html", ".htm", ".jsonl", ".jsonl.gz"),
+        suffixes=SUFFIXES,
         parse_file=functools.partial(
             parse_guideline_file,
             source_hint=config.source,

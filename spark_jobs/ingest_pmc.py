@@ -16,6 +16,8 @@ from spark_jobs.config import IngestConfig
 from spark_jobs.ingest_common import SourceIngest, run_ingest
 from spark_jobs.runs import StageResult
 
+SUFFIXES = (".nxml", ".xml", ".xml.gz", ".nxml.gz", ".tar.gz", ".tgz")
+
 
 def parse_pmc_rows(path: str, markers: bool) -> Iterator[dict[str, Any] | Quarantined]:
     for item in parse_pmc_file(path, markers=markers):
@@ -29,7 +31,7 @@ def ingest_pmc(spark: SparkSession, config: IngestConfig) -> StageResult:
         source="pmc",
         table=PMC,
         key="doc_id",
-        suffixes=(".nxml", ".xml", ".xml.gz", ".nxml.gz", ".tar.gz", ".tgz"),
+        suffixes=SUFFIXES,
         parse_file=functools.partial(parse_pmc_rows, markers=config.markers),
     )
     return run_ingest(spark, config, spec)

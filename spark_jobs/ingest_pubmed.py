@@ -14,11 +14,13 @@ from spark_jobs.config import IngestConfig
 from spark_jobs.ingest_common import SourceIngest, run_ingest
 from spark_jobs.runs import StageResult
 
+SUFFIXES = (".xml", ".xml.gz")
+
 PUBMED_INGEST = SourceIngest(
     source="pubmed",
     table=PUBMED,
     key="pmid",
-    suffixes=(".xml", ".xml.gz"),
+    suffixes=SUFFIXES,
     parse_file=parse_pubmed_file,
     tombstones=PUBMED_DELETIONS,
 )

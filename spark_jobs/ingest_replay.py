@@ -19,6 +19,9 @@ from spark_jobs.runs import StageResult
 REPLAY_LICENSE = "unknown"
 
 
+SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".json")
+
+
 def parse_replay_rows(path: str) -> Iterator[dict[str, Any] | Quarantined]:
     for item in parse_replay_file(path):
         if isinstance(item, dict):
@@ -30,7 +33,7 @@ REPLAY_INGEST = SourceIngest(
     source="replay",
     table=REPLAY,
     key="doc_id",
-    suffixes=(".jsonl", ".jsonl.gz", ".json.gz", ".json"),
+    suffixes=SUFFIXES,
     parse_file=parse_replay_rows,
 )
 

@@ -1,40 +1,65 @@
-"""The corpus pipeline: the stages in order, from bronze towards the shards."""
+"""The corpus pipeline: the stages in order, from bronze to the shards.
+
+A stage is skipped when nothing it depends on changed since its last successful run. Its
+key is a hash of its part of the config, the code version, its input files (path, size,
+modification time) and the last successful runs of the stages it reads from (their keys and
+the Delta versions they left). The key is recorded in the run's `_runs` row; the stage is
+skipped when the latest successful run of the stage has the same key and what it wrote is
+still there. Running a stage by hand (`gapreplay clean`) records no key, so the next
+pipeline run redoes it and what follows.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from pyspark.sql import SparkSession
 
+from corpus.inputs import expand_inputs
+from schemas.runs import RUNS
+from spark_jobs import ingest_guidelines, ingest_pmc, ingest_pubmed, ingest_replay
 from spark_jobs.clean import clean
 from spark_jobs.config import CorpusConfig, IngestConfig
+from spark_jobs.decontaminate import decontaminate
 from spark_jobs.dedup import dedup
-from spark_jobs.ingest_guidelines import ingest_guidelines
-from spark_jobs.ingest_pmc import ingest_pmc
-from spark_jobs.ingest_pubmed import ingest_pubmed
-from spark_jobs.ingest_replay import ingest_replay
-from spark_jobs.runs import StageResult
+from spark_jobs.export_corpus import export_corpus
+from spark_jobs.mix import mix
+from spark_jobs.runs import StageResult, code_version, pipeline_key
+from spark_jobs.shards import shards
+from spark_jobs.tables import read_table
 
 log = logging.getLogger(__name__)
+
+StageFunction = Callable[[SparkSession, CorpusConfig], StageResult | None]
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
-    run: Callable[[SparkSession, CorpusConfig], StageResult | None]
+    run: StageFunction
+    settings: Callable[[CorpusConfig], Any]
+    after: tuple[str, ...] = ()
+    input_files: Callable[[CorpusConfig], list[str]] = field(default=lambda c: [])
+    outputs: Callable[[CorpusConfig], list[str]] = field(default=lambda c: [])
 
 
-INGEST_JOBS = {
+_INGEST_MODULES = {
     "pubmed": ingest_pubmed,
     "pmc": ingest_pmc,
     "guidelines": ingest_guidelines,
     "replay": ingest_replay,
 }
+INGEST_JOBS = {source: getattr(m, f"ingest_{source}") for source, m in _INGEST_MODULES.items()}
 
 
-def _ingest(source: str) -> Callable[[SparkSession, CorpusConfig], StageResult | None]:
+def _ingest(source: str) -> Stage:
     def run(spark: SparkSession, config: CorpusConfig) -> StageResult | None:
         settings = getattr(config.sources, source)
         if not settings.inputs:
@@ -43,23 +68,64 @@ def _ingest(source: str) -> Callable[[SparkSession, CorpusConfig], StageResult |
         options = settings.model_dump()
         return INGEST_JOBS[source](spark, IngestConfig(lakehouse=config.lakehouse, **options))
 
-    return run
+    def files(config: CorpusConfig) -> list[str]:
+        inputs = getattr(config.sources, source).inputs
+        return expand_inputs(inputs, _INGEST_MODULES[source].SUFFIXES) if inputs else []
+
+    return Stage(
+        f"ingest_{source}",
+        run,
+        settings=lambda c: getattr(c.sources, source).model_dump(mode="json"),
+        input_files=files,
+    )
 
 
-def _clean(spark: SparkSession, config: CorpusConfig) -> StageResult:
-    return clean(spark, config.lakehouse, config.silver)
-
-
-def _dedup(spark: SparkSession, config: CorpusConfig) -> StageResult:
-    return dedup(spark, config.lakehouse, config.dedup, config.silver.keep_order)
-
-
+INGEST_STAGES = tuple(_ingest(source) for source in INGEST_JOBS)
 STAGES = (
-    *(Stage(f"ingest_{source}", _ingest(source)) for source in INGEST_JOBS),
-    Stage("clean", _clean),
-    Stage("dedup", _dedup),
+    *INGEST_STAGES,
+    Stage(
+        "clean",
+        lambda spark, c: clean(spark, c.lakehouse, c.silver),
+        settings=lambda c: c.silver.model_dump(mode="json"),
+        after=tuple(s.name for s in INGEST_STAGES),
+    ),
+    Stage(
+        "dedup",
+        lambda spark, c: dedup(spark, c.lakehouse, c.dedup, c.silver.keep_order),
+        settings=lambda c: [c.dedup.model_dump(mode="json"), c.silver.keep_order],
+        after=("clean",),
+    ),
+    Stage(
+        "decontaminate",
+        lambda spark, c: decontaminate(spark, c.lakehouse, c.decontamination),
+        settings=lambda c: c.decontamination.model_dump(mode="json"),
+        after=("dedup",),
+        input_files=lambda c: _tree(c.decontamination.benchmarks_dir),
+    ),
+    Stage(
+        "mix",
+        lambda spark, c: mix(spark, c.lakehouse, c.mix, c.tokenizer),
+        settings=lambda c: [c.mix.model_dump(mode="json"), c.tokenizer.model_dump(mode="json")],
+        after=("decontamination",),
+        input_files=lambda c: [c.tokenizer.path] if c.tokenizer.path else [],
+    ),
+    Stage(
+        "shards",
+        lambda spark, c: shards(spark, c.lakehouse, c.out, c.shards),
+        settings=lambda c: [c.shards.model_dump(mode="json"), str(Path(c.out).resolve())],
+        after=("mix",),
+        outputs=lambda c: [str(Path(c.out) / "manifest.json")],
+    ),
+    Stage(
+        "export",
+        lambda spark, c: export_corpus(spark, c.lakehouse, str(Path(c.out) / "export")),
+        settings=lambda c: str((Path(c.out) / "export").resolve()),
+        after=("shards",),
+        outputs=lambda c: [str(Path(c.out) / "export")],
+    ),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
+_BY_NAME = {s.name: s for s in STAGES}
 
 
 def select_stages(from_stage: str | None, to_stage: str | None) -> list[Stage]:
@@ -74,17 +140,85 @@ def select_stages(from_stage: str | None, to_stage: str | None) -> list[Stage]:
     return list(STAGES[start : stop + 1])
 
 
+def _tree(folder: str | None) -> list[str]:
+    if folder is None or not Path(folder).is_dir():
+        return []
+    return sorted(str(p) for p in Path(folder).rglob("*") if p.is_file())
+
+
+def _file_state(path: str) -> list[Any]:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return [path, None]
+    return [path, st.st_size, st.st_mtime_ns]
+
+
+def _last_runs(spark: SparkSession, root: str) -> dict[str, dict[str, Any]]:
+    """The latest successful `_runs` row of each stage."""
+    rows = (
+        read_table(spark, root, RUNS)
+        .filter("status = 'succeeded'")
+        .select("stage", "run_id", "finished_at", "pipeline_key", "table_versions")
+        .collect()
+    )
+    latest: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (r["finished_at"], r["run_id"])):
+        latest[row["stage"]] = row.asDict()
+    return latest
+
+
+def _outcome(run: dict[str, Any] | None) -> Any:
+    """What downstream keys see of an upstream stage's last run."""
+    if run is None:
+        return None
+    return [run["pipeline_key"], sorted((run["table_versions"] or {}).items())]
+
+
+def stage_key(stage: Stage, config: CorpusConfig, last: dict[str, dict[str, Any]]) -> str:
+    state = {
+        "stage": stage.name,
+        "settings": stage.settings(config),
+        "code": code_version(),
+        "files": [_file_state(p) for p in stage.input_files(config)],
+        "after": {name: _outcome(last.get(name)) for name in stage.after},
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _is_current(stage: Stage, config: CorpusConfig, key: str, last: dict[str, Any] | None) -> bool:
+    if last is None or last["pipeline_key"] != key:
+        return False
+    if not all(Path(p).exists() for p in stage.outputs(config)):
+        return False
+    return all(Path(config.lakehouse, t, "_delta_log").is_dir() for t in last["table_versions"])
+
+
 def run_corpus(
     spark: SparkSession,
     config: CorpusConfig,
     from_stage: str | None = None,
     to_stage: str | None = None,
+    force: bool = False,
 ) -> list[StageResult]:
+    """Run the selected stages in order; unchanged ones are skipped unless `force`."""
     stages = select_stages(from_stage, to_stage)
     results = []
     for number, stage in enumerate(stages, 1):
+        last = _last_runs(spark, config.lakehouse)
+        key = stage_key(stage, config, last)
+        if not force and _is_current(stage, config, key, last.get(stage.name)):
+            log.info(
+                "[%d/%d] stage %s: inputs and config unchanged since run %s, skipped",
+                number,
+                len(stages),
+                stage.name,
+                last[stage.name]["run_id"][:8],
+            )
+            continue
         log.info("[%d/%d] stage %s", number, len(stages), stage.name)
-        result = stage.run(spark, config)
+        with pipeline_key(key):
+            result = stage.run(spark, config)
         if result is not None:
             results.append(result)
     return results

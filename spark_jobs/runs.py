@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import hashlib
 import json
 import logging
 import subprocess
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +23,20 @@ from schemas.table_spec import TableSpec
 from spark_jobs.tables import append, table_version
 
 log = logging.getLogger(__name__)
+
+# Set by the pipeline around a stage it runs, recorded in that stage's `_runs` row.
+_PIPELINE_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "pipeline_key", default=None
+)
+
+
+@contextlib.contextmanager
+def pipeline_key(key: str) -> Iterator[None]:
+    token = _PIPELINE_KEY.set(key)
+    try:
+        yield
+    finally:
+        _PIPELINE_KEY.reset(token)
 
 
 def code_version() -> str:
@@ -126,5 +143,6 @@ class StageRun:
             "metrics": self.metrics,
             "inputs": json.dumps(self.inputs),
             "error": error,
+            "pipeline_key": _PIPELINE_KEY.get(),
         }
         append(self.spark, self.lakehouse, RUNS, self.spark.createDataFrame([row], RUNS.schema))

@@ -10,11 +10,12 @@ import pytest
 
 from corpus.minhash import MinHashConfig, jaccard, shingle_set
 from corpus.replay_jsonl import parse_replay_file
-from corpus.silver_stages import text_hash
 from schemas.silver import DECISIONS, DEDUP_CLUSTERS, DOCUMENTS, SIGNATURES
 from spark_jobs.dedup import connected_components, dedup, verify_pairs
-from spark_jobs.tables import merge_into, table_path
+from spark_jobs.tables import table_path
 from tests.conftest import FIXTURES
+from tests.silver_rows import add_documents as plant
+from tests.silver_rows import document_row
 
 CONFIG = MinHashConfig()
 
@@ -35,47 +36,8 @@ def edited(text: str, every: int, seed: int) -> str:
     return " ".join(words)
 
 
-def rows(docs: list[tuple[str, str, str]], run_id: str = "test") -> tuple[list, list]:
-    documents, decisions = [], []
-    for doc_id, source, text in docs:
-        documents.append(
-            {
-                "doc_id": doc_id,
-                "source": source,
-                "title": None,
-                "text": text,
-                "n_chars": len(text),
-                "language": "en",
-                "language_prob": 1.0,
-                "license": "unknown",
-                "pmid": None,
-                "pmcid": None,
-                "doi": None,
-                "origin": None,
-                "text_sha256": text_hash(text),
-                "source_file": "planted",
-                "locator": doc_id,
-                "run_id": run_id,
-            }
-        )
-        decisions.append(
-            {
-                "doc_id": doc_id,
-                "source": source,
-                "stage": "exact_dedup",
-                "kept": True,
-                "reason": None,
-                "detail": "",
-                "run_id": run_id,
-            }
-        )
-    return documents, decisions
-
-
 def add_documents(spark, root: str, docs: list[tuple[str, str, str]]) -> None:
-    documents, decisions = rows(docs)
-    merge_into(spark, root, DOCUMENTS, spark.createDataFrame(documents, DOCUMENTS.schema))
-    merge_into(spark, root, DECISIONS, spark.createDataFrame(decisions, DECISIONS.schema))
+    plant(spark, root, [document_row(doc_id, source, text) for doc_id, source, text in docs])
 
 
 def planted() -> tuple[list[tuple[str, str, str]], dict[str, float]]:
