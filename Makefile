@@ -8,7 +8,7 @@ JARS_STAMP := $(JARS)/.complete
 SAMPLE_CONFIG := configs/sample.yaml
 export GAPREPLAY_JARS_DIR ?= $(CURDIR)/$(JARS)
 
-.PHONY: setup corpus test lint format cluster-test bench clean
+.PHONY: setup corpus pretrain evaluate audit test lint format cluster-test bench clean
 
 setup: $(STAMP) $(JARS_STAMP)
 
@@ -29,6 +29,21 @@ $(JARS_STAMP): | $(STAMP)
 corpus: setup
 	$(VENV)/bin/gapreplay corpus --config $(SAMPLE_CONFIG) --lakehouse lakehouse --out shards
 
+# The tiny model from ./shards (made by `make corpus` when missing); each run starts afresh.
+pretrain: setup
+	@test -f shards/manifest.json || $(MAKE) corpus
+	$(VENV)/bin/gapreplay pretrain --config configs/pretrain_tiny.yaml --fresh
+
+# The benchmark harness on what `make pretrain` exported (checkpoints/tiny/hf).
+evaluate: setup
+	@test -f checkpoints/tiny/hf/config.json || $(MAKE) pretrain
+	$(VENV)/bin/gapreplay evaluate --config configs/evaluate_sample.yaml --lakehouse lakehouse
+
+# The overview tables, and the HTML report of the build in ./lakehouse and ./shards.
+audit: setup
+	@test -d lakehouse/gold/corpus || $(MAKE) corpus
+	$(VENV)/bin/gapreplay report --lakehouse lakehouse --shards shards --out audit/report.html
+
 test: setup
 	$(PY) -m pytest -q
 
@@ -40,11 +55,26 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-cluster-test: setup
+cluster-# The tiny model from ./shards (made by `make corpus` when missing); each run starts afresh.
+pretrain: setup
+	@test -f shards/manifest.json || $(MAKE) corpus
+	$(VENV)/bin/gapreplay pretrain --config configs/pretrain_tiny.yaml --fresh
+
+# The benchmark harness on what `make pretrain` exported (checkpoints/tiny/hf).
+evaluate: setup
+	@test -f checkpoints/tiny/hf/config.json || $(MAKE) pretrain
+	$(VENV)/bin/gapreplay evaluate --config configs/evaluate_sample.yaml --lakehouse lakehouse
+
+# The overview tables, and the HTML report of the build in ./lakehouse and ./shards.
+audit: setup
+	@test -d lakehouse/gold/corpus || $(MAKE) corpus
+	$(VENV)/bin/gapreplay report --lakehouse lakehouse --shards shards --out audit/report.html
+
+test: setup
 	$(PY) -m pytest -q -m cluster -p no:cacheprovider tests/cluster
 
 bench: setup
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf lakehouse shards bench/work .pytest_cache
+	rm -rf lakehouse shards checkpoints eval_results audit bench/work .pytest_cache

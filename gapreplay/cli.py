@@ -84,6 +84,47 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(corpus)
     corpus.set_defaults(lakehouse=None)
 
+    why = sub.add_parser("why", help="every decision about a document, in stage order")
+    why.add_argument("doc_id")
+    _add_common(why)
+
+    lineage = sub.add_parser("lineage", help="shard sequence <-> document <-> bronze record")
+    target = lineage.add_mutually_exclusive_group(required=True)
+    target.add_argument("--doc", help="document id")
+    target.add_argument("--prefix", help="shard prefix (full, or e.g. train/pubmed_00000)")
+    lineage.add_argument("--seq", type=int, help="sequence number in the shard (with --prefix)")
+    _add_common(lineage)
+
+    diff = sub.add_parser("diff", help="documents added, removed and changed between builds")
+    diff.add_argument(
+        "--from", dest="start", required=True, help="silver/documents version or run id"
+    )
+    diff.add_argument("--to", dest="end", required=True, help="silver/documents version or run id")
+    _add_common(diff)
+
+    maintain = sub.add_parser("maintain", help="OPTIMIZE and VACUUM every Delta table")
+    maintain.add_argument(
+        "--retention-hours",
+        type=int,
+        default=None,
+        help="history kept for time travel (diff, why); default 720 (30 days), at least 168",
+    )
+    _add_common(maintain)
+
+    pretrain = sub.add_parser("pretrain", help="train the megatron-core model from shards")
+    pretrain.add_argument("--config", required=True, help="training YAML (configs/pretrain_*)")
+    pretrain.add_argument("--shards", default=None, help="shard folder (overrides the config)")
+    start = pretrain.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    start.add_argument("--fresh", action="store_true", help="delete the run's folder first")
+
+    evaluate = sub.add_parser("evaluate", help="score a model on the medical benchmarks")
+    evaluate.add_argument("--config", required=True, help="evaluation YAML (configs/evaluate_*)")
+    evaluate.add_argument("--model", default=None, help="HF model folder (overrides the config)")
+    evaluate.add_argument(
+        "--lakehouse", default=None, help="also append the results to eval/scores, eval/predictions"
+    )
+
     sql = sub.add_parser("sql", help="query the lakehouse tables (named <layer>_<table>)")
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -271,6 +312,124 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_record(title: str, record: dict) -> None:  # type: ignore[type-arg]
+    table = Table(title=title, show_header=False)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for key, value in record.items():
+        table.add_row(key, "" if value is None else str(value))
+    console.print(table)
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    from spark_jobs.audit import why
+
+    decisions = why(_spark(args), args.lakehouse, args.doc_id)
+    if not decisions:
+        print(f"gapreplay why: no decision about {args.doc_id}", file=sys.stderr)
+        return EXIT_FAILED
+    table = Table(title=f"decisions about {args.doc_id}")
+    for column in ("stage", "kept", "reason", "detail", "run"):
+        table.add_column(column, overflow="fold")
+    for d in decisions:
+        table.add_row(d["stage"], str(d["kept"]), d["reason"] or "", d["detail"], d["run_id"][:8])
+    console.print(table)
+    last = decisions[-1]
+    verdict = (
+        "in the corpus"
+        if all(d["kept"] for d in decisions)
+        else (f"dropped at {next(d['stage'] for d in decisions if not d['kept'])}")
+    )
+    console.print(f"{args.doc_id}: {verdict} (last stage reached: {last['stage']})")
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from spark_jobs.audit import lineage_of_document, lineage_of_sequence
+
+    spark = _spark(args)
+    if args.prefix is not None:
+        if args.seq is None:
+            print("gapreplay lineage: --prefix needs --seq", file=sys.stderr)
+            return EXIT_FAILED
+        found = lineage_of_sequence(spark, args.lakehouse, args.prefix, args.seq)
+        _print_record("sequence", found["sequence"])
+    else:
+        found = lineage_of_document(spark, args.lakehouse, args.doc)
+    for sequence in found["sequences"]:
+        console.print(f"in shard {sequence['prefix']} as sequence {sequence['seq_index']}")
+    if found["gold"]:
+        _print_record("gold/corpus", found["gold"])
+    _print_record("silver/documents", found["silver"])
+    bronze = found["bronze"]
+    _print_record(
+        found["bronze_table"],
+        {k: v for k, v in bronze.items() if not isinstance(v, str) or len(v) < 300},
+    )
+    console.print(f"bronze record: {bronze['source_file']} at {bronze['locator']}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from spark_jobs.audit import diff
+
+    found = diff(_spark(args), args.lakehouse, args.start, args.end)
+    console.print(f"from {found['from']} to {found['to']}")
+    table = Table(title="documents")
+    for column in ("change", "doc_id", "source", "reason"):
+        table.add_column(column, overflow="fold")
+    for doc_id, source in found["added"]:
+        table.add_row("added", doc_id, source, "")
+    for doc_id, source, reason in found["removed"]:
+        table.add_row("removed", doc_id, source, reason)
+    for doc_id, source in found["changed"]:
+        table.add_row("changed", doc_id, source, "text revised")
+    console.print(table)
+    tokens = Table(title="gold/corpus tokens per source")
+    for column in ("source", "before", "after", "delta"):
+        tokens.add_column(column, justify="left" if column == "source" else "right")
+    for source, t in found["tokens"].items():
+        tokens.add_row(source, str(t["before"]), str(t["after"]), f"{t['delta']:+d}")
+    console.print(tokens)
+    counts = {k: len(found[k]) for k in ("added", "removed", "changed")}
+    console.print(", ".join(f"{n} {k}" for k, n in counts.items()))
+    return 0
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from spark_jobs.maintain import DEFAULT_RETENTION_HOURS, maintain
+
+    retention = args.retention_hours or DEFAULT_RETENTION_HOURS
+    result = maintain(_spark(args), args.lakehouse, retention)
+    _print_metrics(f"maintenance (retention {retention} h)", result.metrics)
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    import shutil
+
+    from train.config import load_config
+    from train.pretrain import pretrain
+
+    config = load_config(args.config)
+    if args.shards:
+        config = config.model_copy(update={"shards": Path(args.shards)})
+    if args.fresh:
+        shutil.rmtree(config.run_dir, ignore_errors=True)
+    result = pretrain(config, resume=args.resume)
+    _print_record("training run", result.summary())
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from evaluate.harness import run
+
+    result = run(args.config, model=args.model, lakehouse=args.lakehouse)
+    console.print(result.table)
+    console.print(f"predictions and results: {result.run_dir}")
+    return 0
+
+
 SUMMARY_COLUMNS = (
     ("parsed", "records_parsed"),
     ("inserted", "inserted"),
@@ -312,6 +471,12 @@ COMMANDS = {
     "shards": cmd_shards,
     "export": cmd_export,
     "corpus": cmd_corpus,
+    "pretrain": cmd_pretrain,
+    "evaluate": cmd_evaluate,
+    "why": cmd_why,
+    "lineage": cmd_lineage,
+    "diff": cmd_diff,
+    "maintain": cmd_maintain,
     "sql": cmd_sql,
 }
 

@@ -77,6 +77,10 @@ def get_spark(
         # Delta's default retention check would refuse the short vacuum windows tests use.
         "spark.databricks.delta.retentionDurationCheck.enabled": "false",
     }
+    if master.startswith("local"):
+        # Delta rebuilds a table's snapshot in 50 tasks by default: on one machine that
+        # scheduling overhead costs seconds per read of a small table.
+        settings["spark.databricks.delta.snapshotPartitions"] = str(max(2, cores))
     if master.startswith("spark://"):
         settings["spark.driver.host"] = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")
     settings.update(conf or {})

@@ -46,3 +46,23 @@ def spark():
 @pytest.fixture
 def lakehouse(tmp_path: Path) -> str:
     return str(tmp_path / "lakehouse")
+
+
+@pytest.fixture(scope="session")
+def sample_build(spark, tmp_path_factory):
+    """The embedded sample built once by the whole pipeline (`make corpus`), for the tests of
+    what reads a finished build: gold tables, shards, lineage, reports, notebooks. Tests
+    that change it put it back."""
+    from types import SimpleNamespace
+
+    from spark_jobs.config import load_config
+    from spark_jobs.pipeline import run_corpus
+
+    work = tmp_path_factory.mktemp("sample_build")
+    config = load_config(REPO / "configs" / "sample.yaml")
+    config.lakehouse = str(work / "lakehouse")
+    config.out = str(work / "shards")
+    results = run_corpus(spark, config)
+    return SimpleNamespace(
+        config=config, root=config.lakehouse, out=Path(config.out), results=results
+    )

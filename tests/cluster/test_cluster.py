@@ -15,15 +15,20 @@ from pathlib import Path
 
 import pyspark
 import pytest
+from pyspark.sql import functions as F
 
 from schemas.bronze import GUIDELINES, PMC, PUBMED, QUARANTINE, REPLAY
+from schemas.gold import CORPUS, LINEAGE, SHARDS
 from schemas.silver import DECISIONS, DEDUP_CLUSTERS, DOCUMENTS
 from spark_jobs.tables import table_path
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REPO
 
 pytestmark = pytest.mark.cluster
 SPARK_HOME = Path(pyspark.__file__).resolve().parent
+SAMPLE_CONFIG = str(REPO / "configs" / "sample.yaml")
 # Each stage the cluster must run: (CLI arguments, tables to compare, columns to ignore).
+# "{out}" is the run's own shard folder; shard prefixes are compared below it, so equal
+# gold/shards rows mean byte-identical shards (their SHA-256) built by other partitionings.
 STAGES = [
     (["ingest", "pubmed", str(FIXTURES / "pubmed_xml")], [PUBMED], {"ingest_run_id"}),
     (["ingest", "pmc", str(FIXTURES / "pmc_jats")], [PMC], {"ingest_run_id"}),
@@ -35,6 +40,13 @@ STAGES = [
     (["ingest", "replay", str(FIXTURES / "redpajama")], [REPLAY, QUARANTINE], {"ingest_run_id"}),
     (["clean"], [DOCUMENTS, DECISIONS], {"run_id"}),
     (["dedup"], [DOCUMENTS, DECISIONS, DEDUP_CLUSTERS], {"run_id"}),
+    (["decontaminate", "--config", SAMPLE_CONFIG], [DECISIONS], {"run_id"}),
+    (["mix", "--config", SAMPLE_CONFIG], [CORPUS, DECISIONS], {"run_id"}),
+    (
+        ["shards", "--config", SAMPLE_CONFIG, "--out", "{out}"],
+        [SHARDS, LINEAGE],
+        {"run_id"},
+    ),
 ]
 
 
@@ -129,11 +141,12 @@ def cluster(tmp_path_factory):
 
 
 def _run_cli(args: list[str], lakehouse: Path, master: str) -> None:
+    out = str(lakehouse.with_name(lakehouse.name + "_shards"))
     cmd = [
         sys.executable,
         "-m",
         "gapreplay.cli",
-        *args,
+        *(a.replace("{out}", out) for a in args),
         "--lakehouse",
         str(lakehouse),
         "--master",
@@ -145,6 +158,8 @@ def _run_cli(args: list[str], lakehouse: Path, master: str) -> None:
 
 def _content(spark, root: Path, spec, ignore: set[str]) -> list[tuple]:
     frame = spark.read.format("delta").load(table_path(str(root), spec))
+    if "prefix" in spec.columns:  # below the run's shard folder
+        frame = frame.withColumn("prefix", F.regexp_extract("prefix", "([^/]+/[^/]+)$", 1))
     columns = [c for c in spec.columns if c not in ignore]
     return sorted(tuple(r) for r in frame.select(*columns).collect())
 
