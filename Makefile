@@ -55,22 +55,7 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-cluster-# The tiny model from ./shards (made by `make corpus` when missing); each run starts afresh.
-pretrain: setup
-	@test -f shards/manifest.json || $(MAKE) corpus
-	$(VENV)/bin/gapreplay pretrain --config configs/pretrain_tiny.yaml --fresh
-
-# The benchmark harness on what `make pretrain` exported (checkpoints/tiny/hf).
-evaluate: setup
-	@test -f checkpoints/tiny/hf/config.json || $(MAKE) pretrain
-	$(VENV)/bin/gapreplay evaluate --config configs/evaluate_sample.yaml --lakehouse lakehouse
-
-# The overview tables, and the HTML report of the build in ./lakehouse and ./shards.
-audit: setup
-	@test -d lakehouse/gold/corpus || $(MAKE) corpus
-	$(VENV)/bin/gapreplay report --lakehouse lakehouse --shards shards --out audit/report.html
-
-test: setup
+cluster-test: setup
 	$(PY) -m pytest -q -m cluster -p no:cacheprovider tests/cluster
 
 bench: setup
