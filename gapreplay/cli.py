@@ -118,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     start.add_argument("--fresh", action="store_true", help="delete the run's folder first")
 
+    report = sub.add_parser("report", help="overview tables and one self-contained HTML report")
+    report.add_argument("--lakehouse", default="lakehouse", help="lakehouse root (./lakehouse)")
+    report.add_argument("--shards", default="shards", help="shard folder, for the dataset card")
+    report.add_argument("--out", default="audit/report.html", help="HTML file to write")
+
     evaluate = sub.add_parser("evaluate", help="score a model on the medical benchmarks")
     evaluate.add_argument("--config", required=True, help="evaluation YAML (configs/evaluate_*)")
     evaluate.add_argument("--model", default=None, help="HF model folder (overrides the config)")
@@ -421,6 +426,24 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from gapreplay.report import overview_tables, write_report
+
+    for title, frame in overview_tables(args.lakehouse).items():
+        table = Table(title=title)
+        for column in frame.columns:
+            table.add_column(
+                str(column), justify="right" if frame[column].dtype.kind in "if" else "left"
+            )
+        for row in frame.itertuples(index=False):
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+    shards = Path(args.shards) if Path(args.shards).is_dir() else None
+    out = write_report(args.lakehouse, Path(args.out), shards)
+    console.print(f"report: {out.resolve()}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from evaluate.harness import run
 
@@ -473,6 +496,7 @@ COMMANDS = {
     "corpus": cmd_corpus,
     "pretrain": cmd_pretrain,
     "evaluate": cmd_evaluate,
+    "report": cmd_report,
     "why": cmd_why,
     "lineage": cmd_lineage,
     "diff": cmd_diff,
