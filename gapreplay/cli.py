@@ -32,6 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    download = sub.add_parser("download", help="fetch a source's files (resumable, checked)")
+    download.add_argument("source", choices=["pubmed", "pmc", "guidelines", "replay"])
+    download.add_argument("--to", required=True, help="folder the files go to (the ingest input)")
+    download.add_argument("--base-url", default=None, help="a mirror with the same layout")
+    download.add_argument("--max-files", type=int, default=None, help="at most N files")
+    download.add_argument("--dry-run", action="store_true", help="list what would be fetched")
+    download.add_argument(
+        "--config", default=None, help="download YAML (configs/meditron_download.yaml) options"
+    )
+    download.add_argument(
+        "--strict", action="store_true", help="exit non-zero when any file failed or was rejected"
+    )
+
     ingest = sub.add_parser("ingest", help="read source files into a bronze table")
     ingest.add_argument("source", choices=["pubmed", "pmc", "guidelines", "replay"])
     ingest.add_argument("inputs", nargs="+", help="files, directories or globs (.gz streamed)")
@@ -162,6 +175,30 @@ def _spark(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from spark_jobs.session import get_spark
 
     return get_spark(master=args.master)
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from download import load_download_config, run
+
+    options = None
+    if args.config:
+        jobs = load_download_config(args.config)
+        if args.source in jobs:
+            options = jobs[args.source].options
+    report = run(
+        args.source,
+        Path(args.to),
+        base_url=args.base_url,
+        max_files=args.max_files,
+        dry_run=args.dry_run,
+        options=options,
+        console=console,
+    )
+    console.print(report.summary())
+    if args.strict and (report.failed or report.rejected_checksum):
+        print("gapreplay: --strict: files failed or were rejected", file=sys.stderr)
+        return EXIT_STRICT
+    return 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -486,6 +523,7 @@ def _exit_status(args: argparse.Namespace, results: list) -> int:  # type: ignor
 
 
 COMMANDS = {
+    "download": cmd_download,
     "ingest": cmd_ingest,
     "clean": cmd_clean,
     "dedup": cmd_dedup,
