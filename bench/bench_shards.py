@@ -101,8 +101,7 @@ def main() -> None:
                 batch_size=ARROW_BATCH,
             )
             docs = (Document(text=t, id=str(i)) for i, t in enumerate(texts))
-            for _ in step.run(docs, rank=0, world_size=1):
-                pass
+            step.run(docs, rank=0, world_size=1)  # writes its shard, yields nothing
             shards = sorted(out.glob("*.idx"))
             return sum(read_shard(str(p)[: -len(".idx")]).n_tokens for p in shards)
 
