@@ -136,7 +136,9 @@ def test_meditron_70b_command(tmp_path: Path) -> None:
 
 
 def test_rendered_script_runs_torchrun_with_the_same_arguments(tmp_path: Path) -> None:
-    shards = fake_shards(tmp_path / "my shards")  # a space, to exercise the quoting
+    # Shell metacharacters exercise the quoting (blend prefixes cannot hold whitespace:
+    # Megatron-LM's blend text separates its words by spaces).
+    shards = fake_shards(tmp_path / "shards$HOME'x")
     config = load_config(CONFIGS / "pretrain_meditron_7b.yaml")
     script = tmp_path / "launch.sh"
     script.write_text(render_script(config, shards))
