@@ -102,6 +102,24 @@ def read_manifest(folder: str | Path) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
+def provenance(folders: list[str], files: list[str]) -> list[Any]:
+    """`files` as ingest records them in `_runs.inputs`: a path, or, for a file that a
+    download manifest in one of `folders` lists as fetched, its path with the URL, size,
+    checksums and retrieval time."""
+    fetched: dict[str, dict[str, Any]] = {}
+    for folder in map(Path, folders):
+        if (folder / MANIFEST_NAME).is_file():
+            for record in read_manifest(folder):
+                if record.get("path") and record.get("status") == "ok":
+                    fetched[str((folder / record["path"]).resolve())] = record
+    fields = ("url", "size", "md5", "sha256", "fetched_at")
+    out: list[Any] = []
+    for path in files:
+        record = fetched.get(str(Path(path).resolve()))
+        out.append(path if record is None else {"path": path, **{k: record.get(k) for k in fields}})
+    return out
+
+
 class Manifest:
     """The folder's manifest, read once and appended to line by line."""
 

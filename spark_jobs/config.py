@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from corpus.tokenizer import TokenizerConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from corpus.benchmarks import BENCHMARKS, EVALUATION_SPLITS
 from corpus.decontamination import DEFAULT_N
 from corpus.minhash import MinHashConfig
 from corpus.silver_stages import SilverConfig
+from corpus.tokenizer import TokenizerConfig
 
 
 class ConfigError(ValueError):

@@ -29,6 +29,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from corpus.inputs import expand_inputs
 from corpus.pubmed_xml import Deletion
 from corpus.quarantine import Quarantined
+from download.files import provenance
 from schemas.bronze import QUARANTINE
 from schemas.table_spec import TableSpec
 from spark_jobs.config import IngestConfig
@@ -146,7 +147,8 @@ def parse_files(
 def run_ingest(spark: SparkSession, config: IngestConfig, spec: SourceIngest) -> StageResult:
     files = expand_inputs(config.inputs, spec.suffixes)
     root = config.lakehouse
-    with StageRun(spark, root, spec.stage, config.model_dump(), inputs=files) as run:
+    inputs = provenance(config.inputs, files)
+    with StageRun(spark, root, spec.stage, config.model_dump(), inputs=inputs) as run:
         log.info("%s: parsing %d file(s) on the executors", spec.stage, len(files))
         events = parse_files(spark, spec, files, run.run_id).persist(StorageLevel.MEMORY_AND_DISK)
         try:

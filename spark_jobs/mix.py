@@ -181,7 +181,7 @@ def mix(
             .select("doc_id")
         )
         candidates = with_splits(documents.join(excluded, "doc_id", "left_anti"), config)
-        allowed = _license_allowed(config)
+        allowed = license_allowed(config)
         candidates = candidates.withColumn("license_ok", allowed)
         usable = candidates.filter("license_ok")
         tokenizer = resolve_tokenizer(
@@ -242,7 +242,8 @@ def mix(
         return run.finish(CORPUS, [CORPUS, DECISIONS])
 
 
-def _license_allowed(config: MixConfig) -> Column:
+def license_allowed(config: MixConfig) -> Column:
+    """True for a document whose licence the mix may use (`licenses`, `commercial_only`)."""
     allowed = F.lit(True)
     if config.licenses is not None:
         allowed = allowed & F.col("license").isin(list(config.licenses))

@@ -88,7 +88,8 @@ class StageRun:
     lakehouse: str
     stage: str
     settings: dict[str, Any]
-    inputs: list[str] = field(default_factory=list)
+    # Paths, or {path, url, checksums, ...} for downloaded files (download.files.provenance).
+    inputs: list[Any] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     rows_in: int = 0

@@ -3,6 +3,7 @@ config whose inputs are exactly the download folders."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,32 @@ def test_bad_download_settings_name_the_key(tmp_path: Path) -> None:
         download.load_download_config(bad)
     with pytest.raises(ValueError, match="base_url"):
         download.run("pubmed", tmp_path / "p", base_url="ftp://mirror/")
+
+
+def test_ingest_records_where_a_downloaded_file_came_from(tmp_path: Path) -> None:
+    from download.files import MANIFEST_NAME, provenance
+
+    (tmp_path / "baseline").mkdir()
+    fetched, local = tmp_path / "baseline" / "a.xml.gz", tmp_path / "b.xml.gz"
+    fetched.write_bytes(b"x")
+    local.write_bytes(b"y")
+    records = [
+        {
+            "url": "https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/a.xml.gz",
+            "path": "baseline/a.xml.gz",
+            "size": 1,
+            "md5": "9dd4e461268c8034f5c8564e155c67a6",
+            "status": "ok",
+            "fetched_at": "2026-11-27T00:00:00Z",
+        },
+        {
+            "url": "https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/c.xml.gz",
+            "path": "c.xml.gz",
+            "status": "rejected",
+        },
+    ]
+    (tmp_path / MANIFEST_NAME).write_text("".join(json.dumps(r) + "\n" for r in records))
+    found = provenance([str(tmp_path)], [str(fetched), str(local)])
+    assert found[1] == str(local)
+    assert found[0]["path"] == str(fetched) and found[0]["url"] == records[0]["url"]
+    assert found[0]["md5"] == records[0]["md5"] and found[0]["fetched_at"]

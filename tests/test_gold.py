@@ -264,3 +264,19 @@ def test_split_of_a_document_never_depends_on_the_others(spark) -> None:
     held = sum(s != "train" for s in one.values()) / len(ids)
     test = sum(s == "test" for s in one.values()) / len(ids)
     assert abs(held - 0.03) < 0.01 and abs(test - 0.015) < 0.01
+
+
+def test_licence_filter(spark) -> None:
+    from spark_jobs.config import MixConfig
+    from spark_jobs.mix import license_allowed
+
+    frame = spark.createDataFrame(
+        [(x,) for x in ("cc-by", "cc-by-nc", "cc0", "unknown", "cc-by-nc-nd")], "license string"
+    )
+
+    def kept(config: MixConfig) -> set[str]:
+        return {r.license for r in frame.filter(license_allowed(config)).collect()}
+
+    assert kept(MixConfig()) == {"cc-by", "cc-by-nc", "cc0", "unknown", "cc-by-nc-nd"}
+    assert kept(MixConfig(commercial_only=True)) == {"cc-by", "cc0"}
+    assert kept(MixConfig(licenses=["cc-by-nc", "cc0"])) == {"cc-by-nc", "cc0"}
