@@ -8,7 +8,7 @@ process tree (driver, JVM, Python workers: /proc sampled every 0.2 s), pairs fou
 recall of the planted copies at Jaccard >= 0.8. datatrove runs at the first size only, and
 first (the Spark JVM stays up until the process ends and would count in its memory).
 
-    python -m bench.bench_dedup_spark [N ...]      # default: 10000 100000
+    python -m bench.bench_dedup_spark [--spark-only] [N ...]   # default: 10000 100000
 
 Writes bench/results/dedup_spark.json (figures of earlier sizes kept when a run adds one).
 """
@@ -280,7 +280,8 @@ def recall(removed: set[str], planted: set[tuple[str, str]]) -> float:
 
 
 def main(argv: list[str]) -> None:
-    sizes = [int(a) for a in argv] or list(DEFAULT_SIZES)
+    spark_only = "--spark-only" in argv
+    sizes = [int(a) for a in argv if a != "--spark-only"] or list(DEFAULT_SIZES)
     previous = RESULTS / "dedup_spark.json"
     runs = json.loads(previous.read_text()).get("runs", {}) if previous.exists() else {}
     for i, n in enumerate(sizes):
@@ -290,14 +291,15 @@ def main(argv: list[str]) -> None:
             planted = write_inputs(n, work)["planted"]
             figures: dict[str, Any] = {"make_docs_s": round(time.perf_counter() - made, 1)}
             figures["planted_pairs_at_threshold"] = len(planted)
-            if i == 0:  # before Spark: its JVM would count in datatrove's memory otherwise
+            compare = i == 0 and not spark_only
+            if compare:  # before Spark: its JVM would count in datatrove's memory otherwise
                 theirs = datatrove_dedup(work)
                 figures["datatrove"] = {k: v for k, v in theirs.items() if k != "removed_ids"}
                 figures["datatrove"]["recall_planted"] = recall(theirs["removed_ids"], planted)
             ours = spark_dedup(n, work)
             figures["spark"] = {k: v for k, v in ours.items() if k != "removed_ids"}
             figures["spark"]["recall_planted"] = recall(ours["removed_ids"], planted)
-            if i == 0:
+            if compare:
                 figures["spark_time_ratio_to_datatrove"] = round(
                     ours["seconds"] / figures["datatrove"]["seconds"], 2
                 )
