@@ -135,7 +135,13 @@ def spark_dedup(n: int, work: Path) -> dict[str, Any]:
     from spark_jobs.session import get_spark
     from spark_jobs.tables import merge_into, read_table
 
-    spark = get_spark(master="local[2]", app_name="bench-dedup")
+    # Verification joins every candidate pair with both shingle sets: at 1M documents the
+    # default 4 shuffle partitions ran out of an 8 GB heap; smaller tasks fit.
+    spark = get_spark(
+        master="local[2]",
+        app_name="bench-dedup",
+        conf={"spark.sql.shuffle.partitions": str(max(4, n // 10_000))},
+    )
     root = str(work / "lakehouse")
     raw = spark.read.parquet(str(work / "docs.parquet"))
     columns = {
