@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Self
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,7 +22,6 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    ValidationError,
     model_validator,
 )
 
@@ -35,6 +33,7 @@ from corpus.benchmarks import (
     MMLU_MEDICAL_SUBJECTS,
     PUBMEDQA,
 )
+from corpus.yaml_config import ConfigError, load_model, parse_model
 
 __all__ = [
     "DEFAULT_BENCHMARKS",
@@ -57,10 +56,6 @@ MEDITRON_SEEDS = (1234, 432, 32)
 Mode = Literal["top_token", "cot", "sc_cot"]
 Benchmark = Literal["mmlu_medical", "pubmedqa", "medmcqa", "medqa", "medqa_4options"]
 Subject = Literal[MMLU_MEDICAL_SUBJECTS]  # type: ignore[valid-type]
-
-
-class ConfigError(ValueError):
-    """A configuration file that cannot be read or does not validate."""
 
 
 class _Strict(BaseModel):
@@ -158,29 +153,11 @@ class EvalConfig(_Strict):
         return path.parent.name if path.name == "hf" and path.parent.name else path.name
 
 
-def _format_errors(source: str, exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"{source}: {key}: {error['msg']}")
-    return "\n".join(lines)
-
-
 def parse_config(raw: Any, source: str = "<config>") -> EvalConfig:
     """Validate an already-parsed mapping; ``source`` names it in error messages."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level")
-    try:
-        return EvalConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(source, exc)) from None
+    return parse_model(EvalConfig, raw, source)
 
 
 def load_config(path: str | os.PathLike[str]) -> EvalConfig:
     """Read and validate a YAML evaluation configuration."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    return parse_config(raw, str(path))
+    return load_model(EvalConfig, path)

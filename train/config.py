@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Self
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,9 +23,10 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    ValidationError,
     model_validator,
 )
+
+from corpus.yaml_config import ConfigError, load_model, parse_model
 
 __all__ = [
     "ConfigError",
@@ -38,10 +38,6 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
-
-
-class ConfigError(ValueError):
-    """A configuration file that cannot be read or does not validate."""
 
 
 class _Strict(BaseModel):
@@ -192,29 +188,11 @@ class PretrainConfig(_Strict):
         return self.optimizer.decay_iters or self.training.train_iters
 
 
-def _format_errors(source: str, exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"{source}: {key}: {error['msg']}")
-    return "\n".join(lines)
-
-
 def parse_config(raw: Any, source: str = "<config>") -> PretrainConfig:
     """Validate an already-parsed mapping; ``source`` names it in error messages."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level")
-    try:
-        return PretrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(source, exc)) from None
+    return parse_model(PretrainConfig, raw, source)
 
 
 def load_config(path: str | os.PathLike[str]) -> PretrainConfig:
     """Read and validate a YAML run configuration."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    return parse_config(raw, str(path))
+    return load_model(PretrainConfig, path)
