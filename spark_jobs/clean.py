@@ -40,7 +40,10 @@ from schemas.silver import DECISIONS, DOCUMENTS
 from schemas.table_spec import TableSpec
 from spark_jobs.decisions import merge_decisions
 from spark_jobs.runs import StageResult, StageRun
-from spark_jobs.tables import differs, ensure_table, execute_merge, read_table, source_values
+from spark_jobs.tables import (
+    read_table,
+    sync_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +237,7 @@ def clean(spark: SparkSession, root: str, config: SilverConfig) -> StageResult:
                 "d.detail",
                 F.lit(run.run_id).alias("run_id"),
             )
-            doc_metrics = _merge_documents(spark, root, documents)
+            doc_metrics = sync_table(spark, root, DOCUMENTS, documents)
             decision_metrics = merge_decisions(
                 spark, root, decisions, (*DOCUMENT_STAGES, *CROSS_STAGES)
             )
@@ -245,21 +248,6 @@ def clean(spark: SparkSession, root: str, config: SilverConfig) -> StageResult:
         run.rows_out = run.metrics["kept"]
         log.info("clean: %d of %d documents kept", run.rows_out, run.rows_in)
         return run.finish(DOCUMENTS, [DOCUMENTS, DECISIONS])
-
-
-def _merge_documents(spark: SparkSession, root: str, documents: DataFrame) -> dict[str, int]:
-    table = ensure_table(spark, root, DOCUMENTS)
-    content = [c for c in DOCUMENTS.columns if c != "run_id"]
-    changed = differs(content)
-    values = source_values(DOCUMENTS.columns)
-    return execute_merge(
-        table,
-        table.alias("t")
-        .merge(documents.alias("s"), "t.doc_id = s.doc_id")
-        .whenMatchedUpdate(condition=changed, set=values)
-        .whenNotMatchedInsert(values=values)
-        .whenNotMatchedBySourceDelete(),
-    )
 
 
 def _metrics(final: DataFrame, docs: dict[str, int], decisions: dict[str, int]) -> dict[str, int]:

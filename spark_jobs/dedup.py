@@ -25,7 +25,14 @@ from corpus.minhash import MinHashConfig, band_hashes, shingle_hashes, signature
 from corpus.silver_stages import SOURCE_ORDER
 from schemas.silver import DECISIONS, DEDUP_CLUSTERS, DOCUMENTS, SIGNATURES
 from spark_jobs.runs import StageResult, StageRun, config_sha256
-from spark_jobs.tables import differs, ensure_table, execute_merge, read_table, source_values
+from spark_jobs.tables import (
+    differs,
+    ensure_table,
+    execute_merge,
+    read_table,
+    source_values,
+    sync_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -315,18 +322,7 @@ def _apply(
     spark: SparkSession, root: str, clusters: DataFrame, universe: DataFrame, run_id: str
 ) -> int:
     """Write clusters, drop the non-representatives from silver/documents, record decisions."""
-    table = ensure_table(spark, root, DEDUP_CLUSTERS)
-    content = [c for c in DEDUP_CLUSTERS.columns if c != "run_id"]
-    changed = differs(content)
-    values = source_values(DEDUP_CLUSTERS.columns)
-    (
-        table.alias("t")
-        .merge(clusters.alias("s"), "t.doc_id = s.doc_id")
-        .whenMatchedUpdate(condition=changed, set=values)
-        .whenNotMatchedInsert(values=values)
-        .whenNotMatchedBySourceDelete()
-        .execute()
-    )
+    sync_table(spark, root, DEDUP_CLUSTERS, clusters)
     removed = clusters.filter(F.col("doc_id") != F.col("representative_id"))
     detail = F.concat(
         F.lit('{"kept": "'),

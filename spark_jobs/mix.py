@@ -44,7 +44,10 @@ from schemas.silver import DECISIONS, DOCUMENTS
 from spark_jobs.config import MixConfig
 from spark_jobs.decisions import merge_decisions
 from spark_jobs.runs import StageResult, StageRun
-from spark_jobs.tables import differs, ensure_table, execute_merge, read_table, source_values
+from spark_jobs.tables import (
+    read_table,
+    sync_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +215,7 @@ def mix(
             rows = mixed.filter("sampled").select(
                 *[F.lit(run.run_id).alias(c) if c == "run_id" else F.col(c) for c in CORPUS.columns]
             )
-            written = _merge_corpus(spark, root, rows)
+            written = sync_table(spark, root, CORPUS, rows)
             decisions = _decisions(candidates, mixed, run.run_id)
             merge_decisions(spark, root, decisions, [STAGE])
             per_source = (
@@ -271,18 +274,4 @@ def _decisions(candidates: DataFrame, mixed: DataFrame, run_id: str) -> DataFram
         reason.alias("reason"),
         F.coalesce(detail, F.lit("")).alias("detail"),
         F.lit(run_id).alias("run_id"),
-    )
-
-
-def _merge_corpus(spark: SparkSession, root: str, rows: DataFrame) -> dict[str, int]:
-    table = ensure_table(spark, root, CORPUS)
-    content = [c for c in CORPUS.columns if c != "run_id"]
-    values = source_values(CORPUS.columns)
-    return execute_merge(
-        table,
-        table.alias("t")
-        .merge(rows.alias("s"), "t.doc_id = s.doc_id")
-        .whenMatchedUpdate(condition=differs(content), set=values)
-        .whenNotMatchedInsert(values=values)
-        .whenNotMatchedBySourceDelete(),
     )

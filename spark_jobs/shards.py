@@ -42,7 +42,7 @@ from spark_jobs.config import ShardsConfig
 from spark_jobs.dataset_card import write_dataset_card
 from spark_jobs.mix import tokenizer_dir
 from spark_jobs.runs import StageResult, StageRun, config_sha256
-from spark_jobs.tables import ensure_table, execute_merge, read_table, source_values
+from spark_jobs.tables import read_table, sync_table
 
 log = logging.getLogger(__name__)
 
@@ -218,8 +218,8 @@ def shards(spark: SparkSession, root: str, out: str, config: ShardsConfig) -> St
                 "n_tokens",
                 F.lit(run.run_id).alias("run_id"),
             )
-            _replace(spark, root, LINEAGE, lineage)
-            _replace(spark, root, SHARDS, spark.createDataFrame(shard_rows, SHARDS.schema))
+            sync_table(spark, root, LINEAGE, lineage)
+            sync_table(spark, root, SHARDS, spark.createDataFrame(shard_rows, SHARDS.schema))
         finally:
             written.unpersist()
             shutil.rmtree(staging, ignore_errors=True)
@@ -281,21 +281,6 @@ def _publish(staging: Path, out_dir: Path, tokenizer: CorpusTokenizer) -> None:
     tokenizer_out = out_dir / "tokenizer"
     shutil.rmtree(tokenizer_out, ignore_errors=True)
     tokenizer.save(tokenizer_out)
-
-
-def _replace(spark: SparkSession, root: str, spec, rows: DataFrame) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """The table becomes `rows` (MERGE on its keys, rows not in `rows` deleted)."""
-    table = ensure_table(spark, root, spec)
-    on = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
-    values = source_values(spec.columns)
-    return execute_merge(
-        table,
-        table.alias("t")
-        .merge(rows.alias("s"), on)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsert(values=values)
-        .whenNotMatchedBySourceDelete(),
-    )
 
 
 def _metrics(shard_rows: list[dict]) -> dict[str, int]:

@@ -139,6 +139,23 @@ def merge_into(
     return execute_merge(table, merge.whenNotMatchedInsert(values=assignments))
 
 
+def sync_table(spark: SparkSession, root: str, spec: TableSpec, rows: DataFrame) -> dict[str, int]:
+    """Make the table hold exactly `rows` by a MERGE on its keys: rows whose content (all
+    but `run_id`) changed are updated, new ones inserted, the others deleted; unchanged rows
+    keep the run that last changed them. Returns Delta's operation metrics."""
+    table = ensure_table(spark, root, spec)
+    on = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+    values = source_values(spec.columns)
+    return execute_merge(
+        table,
+        table.alias("t")
+        .merge(rows.alias("s"), on)
+        .whenMatchedUpdate(condition=differs(c for c in spec.columns if c != "run_id"), set=values)
+        .whenNotMatchedInsert(values=values)
+        .whenNotMatchedBySourceDelete(),
+    )
+
+
 def append(spark: SparkSession, root: str, spec: TableSpec, rows: DataFrame) -> None:
     """Append rows after checking their schema (for tables that only grow, like `_runs`)."""
     rows = check_schema(rows, spec)
