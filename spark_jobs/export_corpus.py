@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from schemas.gold import CORPUS, SPLITS
 from schemas.silver import DOCUMENTS
 from spark_jobs.runs import StageResult, StageRun
+from spark_jobs.storage import remove_leftovers
 from spark_jobs.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ def export_corpus(
             .join(read_table(spark, root, DOCUMENTS).select("doc_id", "text"), "doc_id")
             .select(F.col("doc_id").alias("id"), "text", "source", "split", "license")
         )
+        for leftover in remove_leftovers(out_dir.parent, f"{out_dir.name}.staging-*"):
+            log.info("export: removed %s, left by a run that did not finish", leftover)
         counts = {r["split"]: r["count"] for r in rows.groupBy("split").count().collect()}
         staging = out_dir.with_name(out_dir.name + f".staging-{run.run_id}")
         for name, spark_format in FORMATS.items():

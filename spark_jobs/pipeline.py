@@ -106,7 +106,7 @@ STAGES = (
         "mix",
         lambda spark, c: mix(spark, c.lakehouse, c.mix, c.tokenizer),
         settings=lambda c: [c.mix.model_dump(mode="json"), c.tokenizer.model_dump(mode="json")],
-        after=("decontamination",),
+        after=("decontaminate",),
         input_files=lambda c: [c.tokenizer.path] if c.tokenizer.path else [],
     ),
     Stage(

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pyspark.sql import SparkSession
 
 from schemas.runs import RUNS
 from schemas.table_spec import TableSpec
+from spark_jobs.stage_lock import stage_lock
 from spark_jobs.tables import append, table_version
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,25 @@ def config_sha256(settings: Any) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 
 
+class ConcurrentRunError(RuntimeError):
+    """A run's Delta commit lost to a concurrent run's commit on the same table."""
+
+
+def _is_concurrent_commit(exc: BaseException) -> bool:
+    # Delta's Python classes are only installed when delta.exceptions is imported; the
+    # error class names in the JVM message identify the conflict either way.
+    text = f"{type(exc).__name__} {exc}"
+    return (
+        "DELTA_CONCURRENT" in text
+        or "ConcurrentModificationException" in text
+        or bool(
+            re.search(
+                r"Concurrent(Append|DeleteRead|DeleteDelete|Transaction|Write)Exception", text
+            )
+        )
+    )
+
+
 @dataclass
 class StageResult:
     """What a stage run did, for the summary a command prints."""
@@ -96,20 +117,42 @@ class StageRun:
     rows_out: int = 0
     metrics: dict[str, int] = field(default_factory=dict)
     table_versions: dict[str, int] = field(default_factory=dict)
+    # The stage lock, held from __enter__ to __exit__.
+    _held: contextlib.ExitStack = field(
+        default_factory=contextlib.ExitStack, init=False, repr=False
+    )
 
     def __enter__(self) -> StageRun:
+        try:
+            self._held.enter_context(stage_lock(self.lakehouse, self.stage, self.run_id))
+        except Exception as exc:
+            self._record_failure(exc)
+            raise
         log.info("stage %s: run %s started", self.stage, self.run_id)
         return self
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
-        if exc is None:
-            self._write("succeeded", None)
-            log.info("stage %s: run %s succeeded", self.stage, self.run_id)
-        else:
-            try:
-                self._write("failed", f"{type(exc).__name__}: {exc}")
-            except Exception:  # the original error matters more than the bookkeeping one
-                log.exception("could not record the failure of run %s", self.run_id)
+        try:
+            if exc is None:
+                self._write("succeeded", None)
+                log.info("stage %s: run %s succeeded", self.stage, self.run_id)
+                return
+            self._record_failure(exc)
+            if _is_concurrent_commit(exc):
+                raise ConcurrentRunError(
+                    f"stage {self.stage}: another run committed to the same Delta table while"
+                    f" run {self.run_id} was working, so this run's commit was refused; the"
+                    " table holds what the other run committed, and this run is recorded as"
+                    " failed in _runs: run the stage again to check it is current"
+                ) from exc
+        finally:
+            self._held.close()
+
+    def _record_failure(self, exc: BaseException) -> None:
+        try:
+            self._write("failed", f"{type(exc).__name__}: {exc}")
+        except Exception:  # the original error matters more than the bookkeeping one
+            log.exception("could not record the failure of run %s", self.run_id)
 
     def finish(self, main: TableSpec, written: list[TableSpec]) -> StageResult:
         """Record the Delta version of each table written and describe the run."""

@@ -12,7 +12,8 @@ and no merge pass is needed: the same inputs and config give byte-identical file
 the number of partitions.
 
 A run writes into `<out>/.staging-<run id>/` and moves the split folders into place only when
-every task has finished, so a killed run leaves the previous shards as they were. Beside the
+every task has finished, so a killed run leaves the previous shards as they were; the next run
+removes the staging folder a killed one left. Beside the
 shards: `tokenizer/`, `blend_<split>.txt` and `blends.json` (weight = tokens × epochs), the
 `manifest.json` and a dataset card.
 """
@@ -42,6 +43,7 @@ from spark_jobs.config import ShardsConfig
 from spark_jobs.dataset_card import write_dataset_card
 from spark_jobs.mix import tokenizer_dir
 from spark_jobs.runs import StageResult, StageRun, config_sha256
+from spark_jobs.storage import remove_leftovers
 from spark_jobs.tables import read_table, sync_table
 
 log = logging.getLogger(__name__)
@@ -164,6 +166,8 @@ def shards(spark: SparkSession, root: str, out: str, config: ShardsConfig) -> St
             raise RuntimeError(
                 f"{missing} gold/corpus document(s) are not in silver/documents: run mix again"
             )
+        for leftover in remove_leftovers(out_dir, ".staging-*", "*.tmp"):
+            log.info("shards: removed %s, left by a run that did not finish", leftover)
         staging = out_dir / f".staging-{run.run_id}"
         shipped = spark.sparkContext.broadcast(tokenizer.to_bytes())
         ordered = planned.repartition("split", "source", "file_index").sortWithinPartitions(
