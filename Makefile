@@ -8,7 +8,7 @@ JARS_STAMP := $(JARS)/.complete
 SAMPLE_CONFIG := configs/sample.yaml
 export GAPREPLAY_JARS_DIR ?= $(CURDIR)/$(JARS)
 
-.PHONY: setup corpus pretrain evaluate audit test lint format cluster-test bench clean
+.PHONY: setup corpus pretrain evaluate audit test lint format cluster-test fault-test bench clean
 
 setup: $(STAMP) $(JARS_STAMP)
 
@@ -57,6 +57,10 @@ format: setup
 
 cluster-test: setup
 	$(PY) -m pytest -q -m cluster -p no:cacheprovider tests/cluster
+
+# Killed drivers and workers, concurrent runs: each must end with the undisturbed build.
+fault-test: setup
+	$(PY) -m pytest -q -m fault -p no:cacheprovider tests/faults
 
 bench: setup
 	$(PY) bench/run_all.py

@@ -3,17 +3,10 @@ on 127.0.0.1, started from the pyspark package) give the same tables as a local 
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-import pyspark
 import pytest
 from pyspark.sql import functions as F
 
@@ -22,9 +15,9 @@ from schemas.gold import CORPUS, LINEAGE, SHARDS
 from schemas.silver import DECISIONS, DEDUP_CLUSTERS, DOCUMENTS
 from spark_jobs.tables import table_path
 from tests.conftest import FIXTURES, REPO
+from tests.standalone_cluster import standalone_cluster
 
 pytestmark = pytest.mark.cluster
-SPARK_HOME = Path(pyspark.__file__).resolve().parent
 SAMPLE_CONFIG = str(REPO / "configs" / "sample.yaml")
 # Each stage the cluster must run: (CLI arguments, tables to compare, columns to ignore).
 # "{out}" is the run's own shard folder; shard prefixes are compared below it, so equal
@@ -50,94 +43,10 @@ STAGES = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [str(SPARK_HOME / "bin" / "spark-class"), *args],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,  # so the whole process group can be stopped
-    )
-
-
-def _alive_workers(ui_port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=2) as resp:
-            return int(json.load(resp).get("aliveworkers", 0))
-    except OSError:
-        return 0
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    work = tmp_path_factory.mktemp("cluster")
-    port, ui = _free_port(), _free_port()
-    env = dict(
-        os.environ,
-        SPARK_HOME=str(SPARK_HOME),
-        SPARK_LOCAL_IP="127.0.0.1",
-        SPARK_WORKER_DIR=str(work / "worker"),
-        PYSPARK_PYTHON=sys.executable,
-    )
-    master_url = f"spark://127.0.0.1:{port}"
-    procs = [
-        _start(
-            [
-                "org.apache.spark.deploy.master.Master",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--webui-port",
-                str(ui),
-            ],
-            work / "master.log",
-            env,
-        )
-    ]
-    try:
-        for i in range(2):
-            procs.append(
-                _start(
-                    [
-                        "org.apache.spark.deploy.worker.Worker",
-                        "--host",
-                        "127.0.0.1",
-                        "--cores",
-                        "1",
-                        "--memory",
-                        "2g",
-                        "--webui-port",
-                        str(_free_port()),
-                        master_url,
-                    ],
-                    work / f"worker{i}.log",
-                    env,
-                )
-            )
-        deadline = time.monotonic() + 120
-        while _alive_workers(ui) < 2:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the cluster did not start; logs in {work}")
-            time.sleep(1)
-        yield master_url
-    finally:
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+    with standalone_cluster(tmp_path_factory.mktemp("cluster")) as running:
+        yield running.master_url
 
 
 def _run_cli(args: list[str], lakehouse: Path, master: str) -> None:
