@@ -144,7 +144,11 @@ def run_cli(args: list[str], log: Path) -> str:
 
 
 def runs(lakehouse: Path) -> list[dict]:
-    return DeltaTable(table_path(str(lakehouse), RUNS)).to_pyarrow_table().to_pylist()
+    """The `_runs` rows; none before the first stage has ended."""
+    path = Path(table_path(str(lakehouse), RUNS))
+    if not (path / "_delta_log").is_dir():
+        return []
+    return DeltaTable(str(path)).to_pyarrow_table().to_pylist()
 
 
 def stage_seconds(lakehouse: Path) -> dict[str, float]:
