@@ -12,7 +12,9 @@ representative; the others leave `silver/documents` with a `near_duplicate` deci
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +44,10 @@ SIGNATURE_BATCH = 512
 # with its next MAX_BUCKET_PAIRS neighbours in doc_id order instead of with all members.
 MAX_BUCKET_PAIRS = 200
 MAX_STAR_ITERATIONS = 50
+# Verification joins every candidate pair with both shingle sets: at 1M documents the local
+# default of 4 shuffle partitions ran out of an 8 GB heap, tasks of ~10,000 documents fit.
+DOCS_PER_SHUFFLE_PARTITION = 10_000
+_SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
 _SIGNED = StructType(
     [
         StructField("doc_id", StringType()),
@@ -219,46 +225,72 @@ def dedup(
     settings = {"minhash": config.model_dump(mode="json"), "keep_order": keep_order}
     with StageRun(spark, root, "dedup", settings) as run:
         documents = read_table(spark, root, DOCUMENTS)
-        computed = update_signatures(spark, root, documents, config)
-        signatures = _universe(spark, root, documents, config).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            checked = verify_pairs(candidate_pairs(signatures), signatures, config.threshold)
-            checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
-            counts = {
-                r["verified"]: r["count"] for r in checked.groupBy("verified").count().collect()
-            }
-            components = connected_components(checked.filter("verified"))
-            clusters = _clusters(components, signatures, keep_order, run.run_id)
-            clusters = clusters.persist(StorageLevel.MEMORY_AND_DISK)
-            removed = _apply(spark, root, clusters, signatures, run.run_id)
-            run.rows_in = signatures.count()
-        finally:
-            signatures.unpersist()
-        sizes = (
-            clusters.groupBy("source")
-            .agg(
-                F.count("*").alias("members"),
-                F.sum(F.when(F.col("doc_id") != F.col("representative_id"), 1).otherwise(0)).alias(
-                    "removed"
-                ),
-            )
-            .collect()
+        with shuffle_partitions_for(spark, documents.count()):
+            return _dedup(spark, root, config, keep_order, documents, run)
+
+
+@contextmanager
+def shuffle_partitions_for(spark: SparkSession, rows: int) -> Iterator[int]:
+    """Shuffle partitions sized from the data (DOCS_PER_SHUFFLE_PARTITION documents each,
+    never fewer than the session's setting) while the block runs; the setting is restored
+    after, so later stages keep theirs."""
+    before = spark.conf.get(_SHUFFLE_PARTITIONS)
+    wanted = max(int(before), math.ceil(rows / DOCS_PER_SHUFFLE_PARTITION))
+    if wanted != int(before):
+        log.info("dedup: %d shuffle partitions for %d documents", wanted, rows)
+    spark.conf.set(_SHUFFLE_PARTITIONS, str(wanted))
+    try:
+        yield wanted
+    finally:
+        spark.conf.set(_SHUFFLE_PARTITIONS, before)
+
+
+def _dedup(
+    spark: SparkSession,
+    root: str,
+    config: MinHashConfig,
+    keep_order: list[str],
+    documents: DataFrame,
+    run: StageRun,
+) -> StageResult:
+    computed = update_signatures(spark, root, documents, config)
+    signatures = _universe(spark, root, documents, config).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        checked = verify_pairs(candidate_pairs(signatures), signatures, config.threshold)
+        checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
+        counts = {r["verified"]: r["count"] for r in checked.groupBy("verified").count().collect()}
+        components = connected_components(checked.filter("verified"))
+        clusters = _clusters(components, signatures, keep_order, run.run_id)
+        clusters = clusters.persist(StorageLevel.MEMORY_AND_DISK)
+        removed = _apply(spark, root, clusters, signatures, run.run_id)
+        run.rows_in = signatures.count()
+    finally:
+        signatures.unpersist()
+    sizes = (
+        clusters.groupBy("source")
+        .agg(
+            F.count("*").alias("members"),
+            F.sum(F.when(F.col("doc_id") != F.col("representative_id"), 1).otherwise(0)).alias(
+                "removed"
+            ),
         )
-        run.metrics = {
-            "signatures_computed": computed,
-            "candidate_pairs": counts.get(True, 0) + counts.get(False, 0),
-            "rejected_by_verification": counts.get(False, 0),
-            "verified_pairs": counts.get(True, 0),
-            "clusters": clusters.select("cluster_id").distinct().count(),
-            "documents_removed": removed,
-            **{f"removed.{r['source']}": int(r["removed"]) for r in sizes},
-            **{f"in_clusters.{r['source']}": int(r["members"]) for r in sizes},
-        }
-        clusters.unpersist()
-        checked.unpersist()
-        run.rows_out = read_table(spark, root, DOCUMENTS).count()
-        log.info("dedup: removed %d near-duplicate(s)", removed)
-        return run.finish(DOCUMENTS, [DOCUMENTS, DECISIONS, DEDUP_CLUSTERS, SIGNATURES])
+        .collect()
+    )
+    run.metrics = {
+        "signatures_computed": computed,
+        "candidate_pairs": counts.get(True, 0) + counts.get(False, 0),
+        "rejected_by_verification": counts.get(False, 0),
+        "verified_pairs": counts.get(True, 0),
+        "clusters": clusters.select("cluster_id").distinct().count(),
+        "documents_removed": removed,
+        **{f"removed.{r['source']}": int(r["removed"]) for r in sizes},
+        **{f"in_clusters.{r['source']}": int(r["members"]) for r in sizes},
+    }
+    clusters.unpersist()
+    checked.unpersist()
+    run.rows_out = read_table(spark, root, DOCUMENTS).count()
+    log.info("dedup: removed %d near-duplicate(s)", removed)
+    return run.finish(DOCUMENTS, [DOCUMENTS, DECISIONS, DEDUP_CLUSTERS, SIGNATURES])
 
 
 def _universe(
