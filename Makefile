@@ -5,12 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 JARS := .cache/jars
 JARS_STAMP := $(JARS)/.complete
+S3_JARS_STAMP := $(JARS)/s3/.complete
 SAMPLE_CONFIG := configs/sample.yaml
 export GAPREPLAY_JARS_DIR ?= $(CURDIR)/$(JARS)
 
 .PHONY: setup corpus pretrain evaluate audit test lint format cluster-test fault-test bench clean
 
-setup: $(STAMP) $(JARS_STAMP)
+setup: $(STAMP) $(JARS_STAMP) $(S3_JARS_STAMP)
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -25,6 +26,10 @@ $(STAMP): pyproject.toml | $(PY)
 # The Delta Lake jars, fetched from Maven Central once; later runs are offline.
 $(JARS_STAMP): | $(STAMP)
 	$(PY) -m spark_jobs.delta_jars --to $(JARS)
+
+# hadoop-aws and the AWS SDK v2 modules it uses (~13 MB), for s3a:// locations.
+$(S3_JARS_STAMP): | $(JARS_STAMP)
+	$(PY) -m spark_jobs.delta_jars --to $(JARS) --set s3
 
 corpus: setup
 	$(VENV)/bin/gapreplay corpus --config $(SAMPLE_CONFIG) --lakehouse lakehouse --out shards
