@@ -20,8 +20,18 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lakehouse", default="lakehouse", help="lakehouse root (./lakehouse)")
+    parser.add_argument(
+        "--lakehouse", default="lakehouse", help="lakehouse root (./lakehouse), path or URI"
+    )
     parser.add_argument("--master", default=None, help="Spark master, e.g. spark://host:7077")
+    parser.add_argument(
+        "--catalog", default=None, help="catalog to register written tables in (with --schema)"
+    )
+    parser.add_argument(
+        "--schema",
+        default=None,
+        help="register written tables as <catalog>.<schema>.<layer>_<table> (schema must exist)",
+    )
     parser.add_argument(
         "--strict", action="store_true", help="exit non-zero when any input was quarantined"
     )
@@ -171,10 +181,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def _spark(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _spark(args: argparse.Namespace, config=None):  # type: ignore[no-untyped-def]
+    """The session, registering written tables where --catalog/--schema (or the config's
+    `catalog:`) say."""
     from spark_jobs.session import get_spark
+    from spark_jobs.tables import use_catalog
 
-    return get_spark(master=args.master)
+    if args.catalog and not args.schema:
+        raise ValueError("--catalog needs --schema")
+    spark_config = config.spark if config is not None else None
+    spark = get_spark(
+        master=args.master or (spark_config.master if spark_config else None),
+        conf=spark_config.conf if spark_config else None,
+    )
+    catalog = config.catalog if config is not None else None
+    if args.schema:
+        use_catalog(spark, args.schema, args.catalog)
+    elif catalog is not None:
+        use_catalog(spark, catalog.schema_name, catalog.name)
+    return spark
 
 
 def cmd_download(args: argparse.Namespace) -> int:
@@ -222,22 +247,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_corpus(args: argparse.Namespace) -> int:
     from spark_jobs.config import load_config
     from spark_jobs.pipeline import run_corpus
+    from spark_jobs.storage import resolve
 
     config = load_config(args.config)
     if args.lakehouse:
         config.lakehouse = args.lakehouse
     if args.out:
         config.out = args.out
-    from spark_jobs.session import get_spark
-
-    spark = get_spark(master=args.master or config.spark.master, conf=config.spark.conf)
+    spark = _spark(args, config)
     results = run_corpus(spark, config, args.from_stage, args.to_stage, force=args.force)
     _print_results(results)
     from spark_jobs.summary import stage_counts
 
     _print_stage_counts(stage_counts(spark, config.lakehouse))
-    console.print(f"lakehouse: {Path(config.lakehouse).resolve()}")
-    console.print(f"shards:    {Path(config.out).resolve()}")
+    console.print(f"lakehouse: {resolve(config.lakehouse)}")
+    console.print(f"shards:    {resolve(config.out)}")
     return _exit_status(args, results)
 
 
@@ -260,7 +284,8 @@ def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_decontaminate(args: argparse.Namespace) -> int:
     from spark_jobs.decontaminate import decontaminate
 
-    result = decontaminate(_spark(args), args.lakehouse, _config(args).decontamination)
+    config = _config(args)
+    result = decontaminate(_spark(args, config), args.lakehouse, config.decontamination)
     _print_results([result])
     _print_metrics("decontamination", result.metrics)
     return 0
@@ -270,7 +295,7 @@ def cmd_mix(args: argparse.Namespace) -> int:
     from spark_jobs.mix import mix
 
     config = _config(args)
-    result = mix(_spark(args), args.lakehouse, config.mix, config.tokenizer)
+    result = mix(_spark(args, config), args.lakehouse, config.mix, config.tokenizer)
     _print_results([result])
     _print_metrics("the mix", result.metrics)
     return 0
@@ -278,20 +303,23 @@ def cmd_mix(args: argparse.Namespace) -> int:
 
 def cmd_shards(args: argparse.Namespace) -> int:
     from spark_jobs.shards import shards
+    from spark_jobs.storage import resolve
 
-    result = shards(_spark(args), args.lakehouse, args.out, _config(args).shards)
+    config = _config(args)
+    result = shards(_spark(args, config), args.lakehouse, args.out, config.shards)
     _print_results([result])
     _print_metrics("shards", result.metrics)
-    console.print(f"shards, blends, tokenizer and dataset card: {Path(args.out).resolve()}")
+    console.print(f"shards, blends, tokenizer and dataset card: {resolve(args.out)}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from spark_jobs.export_corpus import export_corpus
+    from spark_jobs.storage import resolve
 
     result = export_corpus(_spark(args), args.lakehouse, args.out)
     _print_results([result])
-    console.print(f"Parquet and JSONL: {Path(args.out).resolve()}")
+    console.print(f"Parquet and JSONL: {resolve(args.out)}")
     return 0
 
 
@@ -308,7 +336,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from spark_jobs.clean import clean
 
     config = _config(args)
-    result = clean(_spark(args), args.lakehouse, config.silver)
+    result = clean(_spark(args, config), args.lakehouse, config.silver)
     _print_results([result])
     _print_drops(result.metrics)
     return 0
@@ -318,7 +346,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     from spark_jobs.dedup import dedup
 
     config = _config(args)
-    result = dedup(_spark(args), args.lakehouse, config.dedup, config.silver.keep_order)
+    result = dedup(_spark(args, config), args.lakehouse, config.dedup, config.silver.keep_order)
     _print_results([result])
     _print_metrics("near-duplicates", result.metrics)
     return 0

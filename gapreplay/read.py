@@ -4,6 +4,10 @@ delta-rs (`deltalake`) resolves which parquet files make up a table version; pya
 them. The obvious `DeltaTable.to_pyarrow_table()` is avoided on purpose: after it the process
 sometimes aborts at exit (exit 134, STACK.md), while reading the live files with
 `pyarrow.parquet.ParquetDataset` did not.
+
+The root may be a URI (`s3a://`, `abfss://`, `dbfs:/`): delta-rs takes its credentials from
+the environment (AWS_*, AZURE_*; AWS_ALLOW_HTTP=true for a plain-HTTP endpoint) or from
+`storage_options`, and the files are read through fsspec (spark_jobs.storage).
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
+from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
+
+from spark_jobs import storage
 
 # Imports pyspark's Python modules at module level, but starts no JVM.
 from spark_jobs.tables import discover_tables
@@ -27,10 +35,14 @@ class UnsupportedTableError(ValueError):
 
 class Lakehouse:
     """The Delta tables under a local lakehouse root, by their SQL names (`silver_documents`,
-    `_runs`, …); `silver/documents` style paths are accepted too."""
+    `_runs`, …); `silver/documents` style paths are accepted too. `storage_options` go to
+    delta-rs for a URI root (e.g. {"AWS_ENDPOINT_URL": …})."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], storage_options: dict[str, str] | None = None
+    ) -> None:
         self.root = os.fspath(root)
+        self.storage_options = storage_options
         # Discovery walks the whole tree: done once, and again only when a name is missing
         # (a table created since).
         self._found: dict[str, str] | None = None
@@ -54,7 +66,10 @@ class Lakehouse:
 
     def delta_table(self, name: str, version: int | None = None) -> DeltaTable:
         """The delta-rs handle of the table, at `version` when given (time travel)."""
-        return DeltaTable(self.path(name), version=version)
+        fs, path = storage.filesystem(self.path(name))
+        # A local path for what this machine sees as local (dbfs:/ on Databricks' mount).
+        location = path if isinstance(fs, LocalFileSystem) else self.path(name)
+        return DeltaTable(location, version=version, storage_options=self.storage_options)
 
     def read(
         self, name: str, columns: Sequence[str] | None = None, version: int | None = None
@@ -67,15 +82,26 @@ class Lakehouse:
         unknown = [c for c in wanted if c not in schema.names]
         if unknown:
             raise KeyError(f"{name} has no column {', '.join(unknown)} (columns: {schema.names})")
-        files = table.file_uris()
+        files, fs = self._files(table)
         if not files:
             return schema.empty_table().select(wanted)
         # The Delta schema, not the files', decides the columns: Spark's MERGE on a table with
         # change data feed leaves its internal `_change_type` / `__is_cdc` columns in data
         # files, and Spark writes timestamps as INT96 (nanoseconds, no zone) that the schema
         # casts to the table's UTC microseconds.
-        dataset = pq.ParquetDataset(files, schema=schema, coerce_int96_timestamp_unit="us")
+        dataset = pq.ParquetDataset(
+            files, schema=schema, filesystem=fs, coerce_int96_timestamp_unit="us"
+        )
         return dataset.read(columns=wanted)
+
+    def _files(self, table: DeltaTable) -> tuple[list[str], AbstractFileSystem | None]:
+        """The table's live parquet files, and the filesystem to open them with (None: local
+        paths pyarrow opens itself)."""
+        uris = table.file_uris()
+        if storage.local_path(self.root) is not None:
+            return uris, None
+        fs, _ = storage.filesystem(self.root)
+        return [fs._strip_protocol(u) for u in uris], fs
 
     def to_pandas(
         self, name: str, columns: Sequence[str] | None = None, version: int | None = None
@@ -87,7 +113,8 @@ class Lakehouse:
         """Rows of the table, from the parquet footers alone."""
         table = self.delta_table(name, version)
         _check_plain(name, table)
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in table.file_uris())
+        files, fs = self._files(table)
+        return sum(pq.ParquetFile(f, filesystem=fs).metadata.num_rows for f in files)
 
     def version(self, name: str) -> int:
         """The table's latest Delta version."""

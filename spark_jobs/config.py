@@ -149,12 +149,29 @@ class ShardsConfig(_Strict):
     seed: int = Field(default=1234, description="document order inside the shards")
 
 
+class CatalogConfig(_Strict):
+    """Where the tables are registered besides their paths (Unity Catalog, Hive metastore)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str | None = Field(
+        default=None, description="catalog (Unity Catalog); none: the session's current one"
+    )
+    # `schema` is a BaseModel method: the field takes another name and the key as alias.
+    schema_name: str = Field(alias="schema", description="schema (database); must exist")
+
+
 class CorpusConfig(_Strict):
     """The whole build: `gapreplay corpus --config FILE`."""
 
     name: str = "corpus"
     lakehouse: str = "lakehouse"
-    out: str = Field(default="shards", description="where shards and exports are written")
+    out: str = Field(
+        default="shards", description="where shards and exports are written (path or URI)"
+    )
+    catalog: CatalogConfig | None = Field(
+        default=None, description="register the tables as <catalog>.<schema>.<layer>_<table>"
+    )
     spark: SparkConfig = Field(default_factory=SparkConfig)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     silver: SilverConfig = Field(default_factory=SilverConfig)

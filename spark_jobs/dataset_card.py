@@ -85,7 +85,8 @@ def write_dataset_card(
             ["prefix", "split", "source", "documents", "tokens", "bin sha256"],
             [
                 [
-                    Path(s["prefix"]).relative_to(path.parent).as_posix(),
+                    # `<split>/<source>_<n>`: the prefix below the shard folder.
+                    "/".join(s["prefix"].rsplit("/", 2)[-2:]),
                     s["split"],
                     s["source"],
                     s["n_docs"],

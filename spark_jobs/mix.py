@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 from pyspark import StorageLevel
@@ -41,6 +40,7 @@ from corpus.tokenizer import (
 )
 from schemas.gold import CORPUS
 from schemas.silver import DECISIONS, DOCUMENTS
+from spark_jobs import storage
 from spark_jobs.config import MixConfig
 from spark_jobs.decisions import merge_decisions
 from spark_jobs.runs import StageResult, StageRun
@@ -59,8 +59,8 @@ _COUNTED = StructType(
 )
 
 
-def tokenizer_dir(root: str) -> Path:
-    return Path(root) / TOKENIZER_DIR
+def tokenizer_dir(root: str) -> str:
+    return storage.join(root, TOKENIZER_DIR)
 
 
 def _count_partition(shipped: object):  # type: ignore[no-untyped-def]
@@ -123,12 +123,19 @@ def resolve_tokenizer(
     else:
         tokenizer = build_tokenizer(config)
     target = tokenizer_dir(root)
-    staging = target.with_name(target.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    tokenizer.save(staging)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-    return load_tokenizer(target)
+    local = storage.local_path(target)
+    if local is None:
+        storage.remove(target)
+        with storage.local_folder(target) as folder:
+            tokenizer.save(folder)
+    else:
+        staging = local.with_name(local.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        tokenizer.save(staging)
+        shutil.rmtree(local, ignore_errors=True)
+        staging.rename(local)
+    with storage.local_copy(target) as folder:
+        return load_tokenizer(folder)
 
 
 def _capped(rows: Iterator, max_chars: int) -> Iterator[str]:  # type: ignore[type-arg]

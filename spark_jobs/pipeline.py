@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 
 from corpus.inputs import expand_inputs
 from schemas.runs import RUNS
-from spark_jobs import ingest_guidelines, ingest_pmc, ingest_pubmed, ingest_replay
+from spark_jobs import ingest_guidelines, ingest_pmc, ingest_pubmed, ingest_replay, storage
 from spark_jobs.clean import clean
 from spark_jobs.config import CorpusConfig, IngestConfig
 from spark_jobs.decontaminate import decontaminate
@@ -112,16 +112,16 @@ STAGES = (
     Stage(
         "shards",
         lambda spark, c: shards(spark, c.lakehouse, c.out, c.shards),
-        settings=lambda c: [c.shards.model_dump(mode="json"), str(Path(c.out).resolve())],
+        settings=lambda c: [c.shards.model_dump(mode="json"), storage.resolve(c.out)],
         after=("mix",),
-        outputs=lambda c: [str(Path(c.out) / "manifest.json")],
+        outputs=lambda c: [storage.join(c.out, "manifest.json")],
     ),
     Stage(
         "export",
-        lambda spark, c: export_corpus(spark, c.lakehouse, str(Path(c.out) / "export")),
-        settings=lambda c: str((Path(c.out) / "export").resolve()),
+        lambda spark, c: export_corpus(spark, c.lakehouse, storage.join(c.out, "export")),
+        settings=lambda c: storage.resolve(storage.join(c.out, "export")),
         after=("shards",),
-        outputs=lambda c: [str(Path(c.out) / "export")],
+        outputs=lambda c: [storage.join(c.out, "export")],
     ),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
@@ -189,9 +189,12 @@ def stage_key(stage: Stage, config: CorpusConfig, last: dict[str, dict[str, Any]
 def _is_current(stage: Stage, config: CorpusConfig, key: str, last: dict[str, Any] | None) -> bool:
     if last is None or last["pipeline_key"] != key:
         return False
-    if not all(Path(p).exists() for p in stage.outputs(config)):
+    if not all(storage.exists(p) for p in stage.outputs(config)):
         return False
-    return all(Path(config.lakehouse, t, "_delta_log").is_dir() for t in last["table_versions"])
+    return all(
+        storage.exists(storage.join(config.lakehouse, t, "_delta_log"))
+        for t in last["table_versions"]
+    )
 
 
 def run_corpus(

@@ -16,13 +16,20 @@ every task has finished, so a killed run leaves the previous shards as they were
 removes the staging folder a killed one left. Beside the
 shards: `tokenizer/`, `blend_<split>.txt` and `blends.json` (weight = tokens × epochs), the
 `manifest.json` and a dataset card.
+
+When `out` is a URI (`s3a://`, `abfss://`, `dbfs:/`), where rename is not atomic and readers
+need local files anyway, each task writes its files on its local disk and uploads each one
+when complete under the run's staging prefix; the driver then copies the split folders into
+place. `manifest.json` is the commit point: it is deleted before anything is replaced and
+uploaded last, so a reader (or the pipeline's skip check) that finds it finds the complete set
+of files it lists, with the SHA-256 of each as `gold/shards` records it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,16 +46,17 @@ from corpus.sampler import priority_hex_sql
 from corpus.tokenizer import CorpusTokenizer, load_tokenizer
 from schemas.gold import CORPUS, LINEAGE, SHARDS, SPLITS
 from schemas.silver import DOCUMENTS
+from spark_jobs import storage
 from spark_jobs.config import ShardsConfig
 from spark_jobs.dataset_card import write_dataset_card
 from spark_jobs.mix import tokenizer_dir
 from spark_jobs.runs import StageResult, StageRun, config_sha256
-from spark_jobs.storage import remove_leftovers
 from spark_jobs.tables import read_table, sync_table
 
 log = logging.getLogger(__name__)
 
 STAGE = "shards"
+MANIFEST = "manifest.json"
 BATCH_ROWS = 256
 # What a task reports: one "seq" row per document written, one "file" row per shard.
 _WRITTEN = StructType(
@@ -93,31 +101,34 @@ def _write_partition(staging: str, shipped: object):  # type: ignore[no-untyped-
         current: tuple[str, str, int] | None = None
         writer: ShardWriter | None = None
         seq_rows: list[dict] = []
-        try:
-            for batch in batches:
-                for start in range(0, batch.num_rows, BATCH_ROWS):
-                    rows = batch.slice(start, BATCH_ROWS).to_pylist()
-                    encoded = tokenizer.encode_batch([r["text"] for r in rows])
-                    for row, ids in zip(rows, encoded, strict=True):
-                        key = (row["split"], row["source"], row["file_index"])
-                        if key != current:
-                            if writer is not None:
-                                yield _finish(writer, current, seq_rows)
-                            current, seq_rows = key, []
-                            prefix = Path(staging) / shard_name(*key)
-                            prefix.parent.mkdir(parents=True, exist_ok=True)
-                            writer = ShardWriter(prefix, dtype)
-                        tokens = np.concatenate((np.asarray(ids, dtype), eod))
-                        index = writer.add(tokens)
-                        seq_rows.append(
-                            _seq(key, index, row["doc_id"], len(tokens), row["n_tokens"])
-                        )
-            if writer is not None:
-                yield _finish(writer, current, seq_rows)
-                writer = None
-        finally:
-            if writer is not None:  # a failed task leaves no partial shard
-                writer.abort()
+        with tempfile.TemporaryDirectory(prefix="gapreplay-shards-") as tmp:
+            # Under a URI the files are made in this task's local folder, then uploaded.
+            folder = storage.local_path(staging) or Path(tmp)
+            try:
+                for batch in batches:
+                    for start in range(0, batch.num_rows, BATCH_ROWS):
+                        rows = batch.slice(start, BATCH_ROWS).to_pylist()
+                        encoded = tokenizer.encode_batch([r["text"] for r in rows])
+                        for row, ids in zip(rows, encoded, strict=True):
+                            key = (row["split"], row["source"], row["file_index"])
+                            if key != current:
+                                if writer is not None:
+                                    yield _finish(writer, current, seq_rows, folder, staging)
+                                current, seq_rows = key, []
+                                prefix = folder / shard_name(*key)
+                                prefix.parent.mkdir(parents=True, exist_ok=True)
+                                writer = ShardWriter(prefix, dtype)
+                            tokens = np.concatenate((np.asarray(ids, dtype), eod))
+                            index = writer.add(tokens)
+                            seq_rows.append(
+                                _seq(key, index, row["doc_id"], len(tokens), row["n_tokens"])
+                            )
+                if writer is not None:
+                    yield _finish(writer, current, seq_rows, folder, staging)
+                    writer = None
+            finally:
+                if writer is not None:  # a failed task leaves no partial shard
+                    writer.abort()
 
     return run
 
@@ -136,9 +147,16 @@ def _seq(key: tuple, index: int, doc_id: str, n_tokens: int, expected: int) -> d
     }
 
 
-def _finish(writer: ShardWriter, key: tuple | None, seq_rows: list[dict]) -> pa.RecordBatch:
+def _finish(
+    writer: ShardWriter, key: tuple | None, seq_rows: list[dict], folder: Path, staging: str
+) -> pa.RecordBatch:
     assert key is not None
     info = writer.close()
+    if storage.local_path(staging) is None:
+        name = shard_name(*key)
+        for suffix in (".bin", ".idx"):  # .idx last, as ShardWriter renames them
+            storage.upload(folder / f"{name}{suffix}", storage.join(staging, f"{name}{suffix}"))
+            (folder / f"{name}{suffix}").unlink()
     split, source, file_index = key
     shard = {
         "kind": "file",
@@ -154,10 +172,11 @@ def _finish(writer: ShardWriter, key: tuple | None, seq_rows: list[dict]) -> pa.
 
 
 def shards(spark: SparkSession, root: str, out: str, config: ShardsConfig) -> StageResult:
-    out_dir = Path(out).resolve()
-    settings = {"shards": config.model_dump(mode="json"), "out": str(out_dir)}
+    out_dir = storage.resolve(out)
+    settings = {"shards": config.model_dump(mode="json"), "out": out_dir}
     with StageRun(spark, root, STAGE, settings) as run:
-        tokenizer = load_tokenizer(tokenizer_dir(root))
+        with storage.local_copy(tokenizer_dir(root)) as folder:
+            tokenizer = load_tokenizer(folder)
         corpus = read_table(spark, root, CORPUS)
         texts = read_table(spark, root, DOCUMENTS).select("doc_id", "text")
         planned = plan_files(corpus.join(texts, "doc_id"), config)
@@ -166,16 +185,16 @@ def shards(spark: SparkSession, root: str, out: str, config: ShardsConfig) -> St
             raise RuntimeError(
                 f"{missing} gold/corpus document(s) are not in silver/documents: run mix again"
             )
-        for leftover in remove_leftovers(out_dir, ".staging-*", "*.tmp"):
+        for leftover in storage.remove_leftovers(out_dir, ".staging-*", "*.tmp"):
             log.info("shards: removed %s, left by a run that did not finish", leftover)
-        staging = out_dir / f".staging-{run.run_id}"
+        staging = storage.join(out_dir, f".staging-{run.run_id}")
         shipped = spark.sparkContext.broadcast(tokenizer.to_bytes())
         ordered = planned.repartition("split", "source", "file_index").sortWithinPartitions(
             "split", "source", "file_index", "order_key", "doc_id"
         )
         written = ordered.select(
             "doc_id", "split", "source", "file_index", "n_tokens", "text"
-        ).mapInArrow(_write_partition(str(staging), shipped), _WRITTEN)
+        ).mapInArrow(_write_partition(staging, shipped), _WRITTEN)
         written = written.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             written.count()  # every task has written its files
@@ -194,7 +213,9 @@ def shards(spark: SparkSession, root: str, out: str, config: ShardsConfig) -> St
             tokenizer_name = f"{tokenizer.name}@{tokenizer.fingerprint[:12]}"
             shard_rows = [
                 {
-                    "prefix": str(out_dir / shard_name(f["split"], f["source"], f["file_index"])),
+                    "prefix": storage.join(
+                        out_dir, shard_name(f["split"], f["source"], f["file_index"])
+                    ),
                     "split": f["split"],
                     "source": f["source"],
                     "file_index": f["file_index"],
@@ -210,7 +231,7 @@ def shards(spark: SparkSession, root: str, out: str, config: ShardsConfig) -> St
             ]
             lineage = written.filter("kind = 'seq'").select(
                 F.concat(
-                    F.lit(str(out_dir) + "/"),
+                    F.lit(storage.join(out_dir, "")),
                     F.col("split"),
                     F.lit("/"),
                     F.col("source"),
@@ -226,9 +247,8 @@ def shards(spark: SparkSession, root: str, out: str, config: ShardsConfig) -> St
             sync_table(spark, root, SHARDS, spark.createDataFrame(shard_rows, SHARDS.schema))
         finally:
             written.unpersist()
-            shutil.rmtree(staging, ignore_errors=True)
+            storage.remove(staging)
         blends = _blends(shard_rows, epochs)
-        write_blends(out_dir, blends)
         run.rows_in = sum(r["n_docs"] for r in shard_rows)
         run.rows_out = len(shard_rows)
         run.metrics = _metrics(shard_rows)
@@ -246,8 +266,10 @@ def shards(spark: SparkSession, root: str, out: str, config: ShardsConfig) -> St
             "blends": {s: [[w, p] for w, p in entries] for s, entries in blends.items()},
             "shards": shard_rows,
         }
-        _write_json(out_dir / "manifest.json", manifest)
-        write_dataset_card(spark, root, out_dir / "dataset_card.md", manifest)
+        with storage.local_folder(out_dir, last=(MANIFEST,)) as folder:
+            write_blends(folder, blends)
+            _write_json(folder / MANIFEST, manifest)
+            write_dataset_card(spark, root, folder / "dataset_card.md", manifest)
         log.info(
             "shards: %d file(s), %d documents, %d tokens written to %s",
             len(shard_rows),
@@ -270,21 +292,22 @@ def _blends(
     return {split: blends[split] for split in SPLITS if split in blends}
 
 
-def _publish(staging: Path, out_dir: Path, tokenizer: CorpusTokenizer) -> None:
-    """Move the new split folders and tokenizer into place, replacing the previous ones."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _publish(staging: str, out_dir: str, tokenizer: CorpusTokenizer) -> None:
+    """Move the new split folders and tokenizer into place, replacing the previous ones.
+    The old manifest goes first: until the new one is written, no set of shards is current."""
+    storage.remove(storage.join(out_dir, MANIFEST))
     for split in SPLITS:
-        old = out_dir / split
-        if old.exists():
-            shutil.rmtree(old)
-        new = staging / split
-        if new.exists():
-            new.rename(old)
+        old, new = storage.join(out_dir, split), storage.join(staging, split)
+        if storage.exists(new):
+            storage.replace(new, old)
+        else:
+            storage.remove(old)
     for name in ("blends.json", *(f"blend_{s}.txt" for s in SPLITS)):
-        (out_dir / name).unlink(missing_ok=True)
-    tokenizer_out = out_dir / "tokenizer"
-    shutil.rmtree(tokenizer_out, ignore_errors=True)
-    tokenizer.save(tokenizer_out)
+        storage.remove(storage.join(out_dir, name))
+    tokenizer_out = storage.join(out_dir, "tokenizer")
+    storage.remove(tokenizer_out)
+    with storage.local_folder(tokenizer_out) as folder:
+        tokenizer.save(folder)
 
 
 def _metrics(shard_rows: list[dict]) -> dict[str, int]:

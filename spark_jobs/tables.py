@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Iterable
-from pathlib import Path
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from schemas.table_spec import SCHEMA_VERSION_PROPERTY, TableSpec
+from spark_jobs import storage
 
 
 class SchemaMismatchError(TypeError):
@@ -18,7 +19,54 @@ class SchemaMismatchError(TypeError):
 
 
 def table_path(root: str, spec: TableSpec) -> str:
-    return os.path.join(os.path.abspath(root) if "://" not in root else root, spec.path)
+    """The table's location: a local path made absolute, or a URI under a URI root."""
+    return storage.join(root if storage.is_uri(root) else os.path.abspath(root), spec.path)
+
+
+def sql_name(spec: TableSpec) -> str:
+    """The table's name in `gapreplay sql` and in a catalog: `<layer>_<table>`."""
+    return spec.path.replace("/", "_")
+
+
+# Session settings naming where written tables are registered (`use_catalog`).
+CATALOG_CONF = "spark.gapreplay.catalog"
+SCHEMA_CONF = "spark.gapreplay.schema"
+
+
+def use_catalog(spark: SparkSession, schema: str, catalog: str | None = None) -> str:
+    """Register every table this session writes from now on as `<catalog>.<schema>.<name>`
+    (Unity Catalog, or the Hive metastore's schema when `catalog` is None), an external table
+    at its path. The schema must exist. Returns the qualified schema."""
+    catalog = catalog or spark.catalog.currentCatalog()
+    qualified = f"{_quote(catalog)}.{_quote(schema)}"
+    if not spark.catalog.databaseExists(f"{catalog}.{schema}"):
+        raise ValueError(
+            f"schema {catalog}.{schema} does not exist: create it first "
+            f"(CREATE SCHEMA {qualified}), or name another with --catalog/--schema"
+        )
+    spark.conf.set(CATALOG_CONF, catalog)
+    spark.conf.set(SCHEMA_CONF, schema)
+    return qualified
+
+
+def _register(spark: SparkSession, spec: TableSpec, path: str) -> None:
+    schema = spark.conf.get(SCHEMA_CONF, None)
+    if not schema:
+        return
+    name = ".".join(_quote(p) for p in (spark.conf.get(CATALOG_CONF), schema, sql_name(spec)))
+    if _REGISTERED.get(name) == path:
+        return
+    location = path.replace("'", "\\'")
+    spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{location}'")
+    _REGISTERED[name] = path
+
+
+def _quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
+
+
+# Catalog names already registered by this process, with their paths.
+_REGISTERED: dict[str, str] = {}
 
 
 def source_values(columns: Iterable[str]) -> dict[str, str]:
@@ -44,6 +92,7 @@ def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> DeltaTable:
     """
     path = table_path(root, spec)
     if _ENSURED.get(path) == spec.schema_version and DeltaTable.isDeltaTable(spark, path):
+        _register(spark, spec, path)
         return DeltaTable.forPath(spark, path)
     builder = DeltaTable.createIfNotExists(spark).location(path).comment(spec.comment)
     builder = builder.addColumns(spec.schema)
@@ -65,6 +114,7 @@ def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> DeltaTable:
         if f"delta.constraints.{name}" not in found:
             spark.sql(f"ALTER TABLE delta.`{path}` ADD CONSTRAINT {name} CHECK ({expr})")
     _ENSURED[path] = spec.schema_version
+    _register(spark, spec, path)
     return table
 
 
@@ -182,9 +232,18 @@ def table_version(spark: SparkSession, root: str, spec: TableSpec) -> int | None
 
 
 def discover_tables(root: str) -> dict[str, str]:
-    """SQL name (`<layer>_<table>`) -> path of every Delta table under the lakehouse root."""
+    """SQL name (`<layer>_<table>`) -> path (or URI) of every Delta table under the
+    lakehouse root. Under a URI only `<table>/` and `<layer>/<table>/` are looked at: a
+    deeper search would list every data file of an object store."""
     found = {}
-    base = Path(root)
+    base = storage.local_path(root)
+    if base is None:
+        fs, path = storage.filesystem(root)
+        for depth in ("*", "*/*"):
+            for log_dir in fs.glob(posixpath.join(path, depth, "_delta_log")):
+                rel = posixpath.relpath(posixpath.dirname(log_dir), path)
+                found[rel.replace("/", "_")] = storage.join(root, rel)
+        return dict(sorted(found.items()))
     if not base.exists():
         return found
     for log_dir in sorted(base.rglob("_delta_log")):
