@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
+import re
 from collections.abc import Iterable
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
@@ -12,6 +14,8 @@ from pyspark.sql.types import StructType
 
 from schemas.table_spec import SCHEMA_VERSION_PROPERTY, TableSpec
 from spark_jobs import storage
+
+log = logging.getLogger(__name__)
 
 
 class SchemaMismatchError(TypeError):
@@ -94,6 +98,7 @@ def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> DeltaTable:
     if _ENSURED.get(path) == spec.schema_version and DeltaTable.isDeltaTable(spark, path):
         _register(spark, spec, path)
         return DeltaTable.forPath(spark, path)
+    _remove_uncommitted_log(path)
     builder = DeltaTable.createIfNotExists(spark).location(path).comment(spec.comment)
     builder = builder.addColumns(spec.schema)
     properties = dict(spec.properties)
@@ -116,6 +121,24 @@ def ensure_table(spark: SparkSession, root: str, spec: TableSpec) -> DeltaTable:
     _ENSURED[path] = spec.schema_version
     _register(spark, spec, path)
     return table
+
+
+# A commit or checkpoint of the Delta log; anything else there is a write in progress.
+_COMMITTED_LOG_ENTRY = re.compile(r"^(\d{20}\.(json|checkpoint.*\.parquet)|_last_checkpoint)$")
+
+
+def _remove_uncommitted_log(path: str) -> None:
+    """A driver killed while creating a table leaves `_delta_log` holding only temporary
+    files: not a table, yet Delta refuses to create one there. Clear it: with no commit in
+    the log, there is no data to lose."""
+    log_dir = storage.join(path, "_delta_log")
+    fs, log_path = storage.filesystem(log_dir)
+    if not fs.isdir(log_path):
+        return
+    names = [posixpath.basename(p.rstrip("/")) for p in fs.ls(log_path, detail=False)]
+    if not any(_COMMITTED_LOG_ENTRY.match(name) for name in names):
+        log.info("%s: removing a table creation that never committed (%s)", path, names)
+        storage.remove(log_dir)
 
 
 # Tables already checked by this process: creating and inspecting a table costs several

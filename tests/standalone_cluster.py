@@ -73,6 +73,7 @@ def _alive_workers(ui_port: int) -> int:
 @contextlib.contextmanager
 def standalone_cluster(work: Path, workers: int = 2) -> Iterator[Cluster]:
     """A master and `workers` workers of one core and 2 GB each; all stopped on exit."""
+    work.mkdir(parents=True, exist_ok=True)
     port, ui = free_port(), free_port()
     env = dict(
         os.environ,
