@@ -70,7 +70,7 @@ fault-test: setup
 bench: setup
 	$(PY) bench/run_all.py
 
-# The pipeline at 10k/100k/300k documents and parse/dedup/tokenize at 1M (~90 min on 2 cores);
+# The pipeline at 10k/100k/300k documents and parse/dedup/tokenize at 1M (hours on 2 cores);
 # `make bench` leaves it out: bench_scale.py run bare only prints how to run it.
 .PHONY: bench-scale
 bench-scale: setup
