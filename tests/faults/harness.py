@@ -232,6 +232,5 @@ def _digest(rows: list[dict]) -> str:
 
 def leftovers(out: Path) -> list[Path]:
     """Staging folders and temporary files under, or beside, a shard folder."""
-    near = [p for p in out.parent.glob(f"{out.name}*") if p != out]
-    inside = [p for p in out.rglob("*") if "staging" in p.name or ".tmp" in p.name]
-    return sorted(near + inside)
+    candidates = [*out.parent.glob(f"{out.name}.*"), *out.rglob("*")]
+    return sorted(p for p in candidates if "staging" in p.name or ".tmp" in p.name)

@@ -45,11 +45,12 @@ def test_a_worker_killed_in_dedup_and_in_shards_changes_nothing(cleaned, referen
     build = Build.under(tmp_path)
     shutil.copytree(cleaned.lakehouse, build.lakehouse)
     with standalone_cluster(tmp_path / "cluster", workers=3) as cluster:
-        _kill_a_worker_during("dedup", build, cluster, 0, tmp_path / "dedup.log")
+        _kill_a_worker_during("dedup", build, cluster, 0, tmp_path / "dedup-stage.log")
         assert_same_tables(reference, build, [DOCUMENTS, SIGNATURES, DEDUP_CLUSTERS])
 
-        run_cli(build.corpus_args("--from", "decontaminate", "--to", "mix"), tmp_path / "mix.log")
-        _kill_a_worker_during("shards", build, cluster, 1, tmp_path / "shards.log")
+        gold = build.corpus_args("--from", "decontaminate", "--to", "mix")
+        run_cli(gold, tmp_path / "mix-stage.log")
+        _kill_a_worker_during("shards", build, cluster, 1, tmp_path / "shards-stage.log")
     assert_same_tables(reference, build, [SHARDS, LINEAGE])
     shards = {k: v for k, v in shard_folder(build.out).items() if not k.startswith("export")}
     expected = {k: v for k, v in shard_folder(reference.out).items() if not k.startswith("export")}
