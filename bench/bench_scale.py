@@ -50,7 +50,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from bench.bench_dedup_spark import PeakMemory, spark_dedup, write_inputs
+from bench.bench_dedup_spark import PeakMemory, measured, spark_dedup, write_inputs
 from bench.common import RESULTS, write_result
 from bench.large_inputs import FIXTURES, documents, generate
 
@@ -152,14 +152,6 @@ def pipeline(n: int, timeout: float | None = None) -> dict[str, Any]:
     }
     shutil.rmtree(work, ignore_errors=True)  # a 300k run leaves gigabytes
     return figures
-
-
-def measured(fn: Callable[[], Any]) -> tuple[float, int, Any]:
-    with PeakMemory() as memory:
-        start = time.perf_counter()
-        result = fn()
-        seconds = time.perf_counter() - start
-    return seconds, memory.peak, result
 
 
 def parse_alone(n: int) -> dict[str, Any]:
