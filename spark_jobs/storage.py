@@ -15,7 +15,6 @@ import contextlib
 import os
 import posixpath
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -87,24 +86,14 @@ def remove(location: str) -> None:
         fs.rm(path, recursive=True)
 
 
-def remove_leftovers(folder: str | Path, *patterns: str) -> list[Path | str]:
+def remove_leftovers(folder: str | Path, *patterns: str) -> list[str]:
     """Delete what killed runs left in `folder` (staging folders, half-written files) and
-    return it (paths for a local folder, URIs otherwise). Callers hold their stage's lock,
-    so no live run is writing these."""
-    local = local_path(str(folder))
-    if local is None:
-        fs, path = filesystem(str(folder))
-        found = sorted({m for p in patterns for m in fs.glob(posixpath.join(path, p))})
-        for match in found:
-            fs.rm(match, recursive=True)
-        return [join(str(folder), posixpath.relpath(m, path)) for m in found]
-    removed = sorted({p for pattern in patterns for p in local.glob(pattern)})
-    for leftover in removed:
-        if leftover.is_dir():
-            shutil.rmtree(leftover)
-        else:
-            leftover.unlink(missing_ok=True)
-    return list(removed)
+    return their locations. Callers hold their stage's lock, so no live run writes these."""
+    fs, path = filesystem(str(folder))
+    found = sorted({m for p in patterns for m in fs.glob(posixpath.join(path, p))})
+    for match in found:
+        fs.rm(match, recursive=True)
+    return [join(str(folder), posixpath.relpath(m, path)) for m in found]
 
 
 def upload(source: Path, location: str) -> None:

@@ -97,7 +97,7 @@ def test_remove_leftovers_removes_only_what_matches(tmp_path):
     (tmp_path / "train").mkdir()
     (tmp_path / "manifest.json").write_text("{}")
     removed = remove_leftovers(tmp_path, ".staging-*", "*.tmp")
-    assert [p.name for p in removed] == [".staging-abc", "manifest.json.tmp"]
+    assert removed == [str(tmp_path / ".staging-abc"), str(tmp_path / "manifest.json.tmp")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "train"]
 
 
