@@ -23,6 +23,7 @@ Signature and shingle values are < 2^61, so they fit a Spark bigint as they are.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Sequence, Set
@@ -303,12 +304,15 @@ def _fmix64_py(h: int) -> int:
 
 # --- compiled kernels (numba: uint64 constants keep the arithmetic in uint64) ----------
 
+# numba caches a kernel beside its module; a module imported from a zip (spark-submit
+# --py-files of the wheel) has no folder to cache in, and numba refuses cache=True there.
+_CACHE = os.path.isfile(__file__)
 _U33 = np.uint64(33)
 _U61 = np.uint64(61)
 _P = np.uint64(MERSENNE_PRIME)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=_CACHE, inline="always")
 def _fmix64(h):
     h ^= h >> _U33
     h *= np.uint64(_FMIX_1)
@@ -317,7 +321,7 @@ def _fmix64(h):
     return h ^ (h >> _U33)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CACHE)
 def _count_shingles(data, bounds, ngram):
     # Normalised text has single spaces between words: words = spaces + 1.
     total = 0
@@ -331,7 +335,7 @@ def _count_shingles(data, bounds, ngram):
     return total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CACHE)
 def _shingle_kernel(data, bounds, ngram, words, values, offsets):
     space = np.uint8(0x20)
     pos = 0
@@ -369,7 +373,7 @@ def _shingle_kernel(data, bounds, ngram, words, values, offsets):
         offsets[d + 1] = pos
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=_CACHE)
 def _minhash_kernel(values, offsets, has, a_lo, a_hi, b, sig):
     # (a * x + b) mod p with a = ah*2^32 + al, x = xh*2^32 + xl (ah, xh < 2^29), using
     # 2^61 = 1 (mod p): ah*xh*2^64 = 8*ah*xh, mid*2^32 = (mid >> 29) + (mid & (2^29-1))*2^32.
