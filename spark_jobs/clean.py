@@ -222,7 +222,12 @@ def cross_document_stages(staged: DataFrame, config: SilverConfig) -> DataFrame:
 def clean(spark: SparkSession, root: str, config: SilverConfig) -> StageResult:
     with StageRun(spark, root, "clean", config.model_dump(mode="json")) as run:
         bronze = bronze_documents(spark, root)
-        staged = bronze.mapInArrow(_stages_partition(config), STAGED)
+        # Kept: the cross-document stages read the staged rows in several branches (the
+        # pmid, pmcid and doi joins, the duplicate window), and Spark would run the Python
+        # stages again for each branch.
+        staged = bronze.mapInArrow(_stages_partition(config), STAGED).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
         final = cross_document_stages(staged, config).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             documents = final.filter(~F.col("dropped")).select(
@@ -244,6 +249,7 @@ def clean(spark: SparkSession, root: str, config: SilverConfig) -> StageResult:
             run.metrics = _metrics(final, doc_metrics, decision_metrics)
         finally:
             final.unpersist()
+            staged.unpersist()
         run.rows_in = run.metrics["bronze_documents"]
         run.rows_out = run.metrics["kept"]
         log.info("clean: %d of %d documents kept", run.rows_out, run.rows_in)
