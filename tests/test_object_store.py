@@ -166,9 +166,13 @@ def test_catalog_config_names_its_bad_key(tmp_path):
         load_config(config)
 
 
-def test_storage_helpers_through_fsspec(tmp_path):
-    """The object-store code paths, on fsspec's in-memory filesystem (no server needed)."""
-    base = "memory://gapreplay-test/store"
+@pytest.mark.parametrize("base", ["memory://gapreplay-test/store", "dbfs:/gapreplay-test/store"])
+def test_storage_helpers_through_fsspec(tmp_path, monkeypatch, base):
+    """The object-store code paths, on fsspec's in-memory filesystem (no server needed), and
+    on `dbfs:/` through a stand-in for Databricks' /dbfs mount."""
+    mount = tmp_path / "dbfs"
+    mount.mkdir()
+    monkeypatch.setattr(storage, "DBFS_MOUNT", mount)
     with storage.local_folder(storage.join(base, "out"), last=("manifest.json",)) as folder:
         (folder / "manifest.json").write_text("{}")
         (folder / "sub").mkdir()
@@ -183,7 +187,10 @@ def test_storage_helpers_through_fsspec(tmp_path):
     fs.pipe_file(f"{path}/.staging-x/train/a.bin", b"x")
     assert storage.remove_leftovers(base, ".staging-*") == [f"{base}/.staging-x"]
     assert not storage.exists(storage.join(base, ".staging-x"))
+    if base.startswith("dbfs:"):
+        assert (mount / "gapreplay-test" / "store" / "moved" / "sub" / "b.txt").read_text() == "b"
     storage.remove(base)
+    assert not storage.exists(base)
 
 
 def test_locations():
