@@ -13,6 +13,7 @@ from corpus.decontamination import DEFAULT_N
 from corpus.minhash import MinHashConfig
 from corpus.silver_stages import SilverConfig
 from corpus.tokenizer import TokenizerConfig
+from spark_jobs import storage
 
 
 class ConfigError(ValueError):
@@ -201,19 +202,22 @@ def load_config(path: str | Path) -> CorpusConfig:
     base = path.resolve().parent
     for source in config.sources.model_dump():
         inputs: SourceInputs = getattr(config.sources, source)
-        inputs.inputs = [str(_resolve(base, p)) for p in inputs.inputs]
+        inputs.inputs = [_resolve(base, p) for p in inputs.inputs]
     if config.decontamination.benchmarks_dir is not None:
-        config.decontamination.benchmarks_dir = str(
-            _resolve(base, config.decontamination.benchmarks_dir)
+        config.decontamination.benchmarks_dir = _resolve(
+            base, config.decontamination.benchmarks_dir
         )
     if config.tokenizer.path is not None:
-        config.tokenizer.path = str(_resolve(base, config.tokenizer.path))
+        config.tokenizer.path = _resolve(base, config.tokenizer.path)
     return config
 
 
-def _resolve(base: Path, value: str) -> Path:
+def _resolve(base: Path, value: str) -> str:
+    """A relative path taken from the config's folder; an absolute path or a URI as written."""
+    if storage.is_uri(value):
+        return value
     p = Path(value)
-    return p if p.is_absolute() else base / p
+    return str(p if p.is_absolute() else base / p)
 
 
 def _describe(exc: ValidationError) -> str:

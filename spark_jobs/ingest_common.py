@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from corpus.quarantine import Quarantined
 from download.files import provenance
 from schemas.bronze import QUARANTINE
 from schemas.table_spec import TableSpec
+from spark_jobs import storage
 from spark_jobs.config import IngestConfig
 from spark_jobs.runs import StageResult, StageRun
 from spark_jobs.tables import (
@@ -79,11 +81,33 @@ def record_sha256(row: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def input_files(inputs: list[str], suffixes: tuple[str, ...]) -> list[str]:
+    """The files that `inputs` name (paths, folders, globs; local or on an object store), in
+    the order they are applied: by file name, then location."""
+    found: set[str] = set()
+    local = []
+    for item in inputs:
+        path = storage.local_path(item)
+        if path is None:
+            found.update(storage.expand(item, suffixes))
+        else:
+            local.append(str(path))
+    found.update(expand_inputs(local, suffixes))
+    return sorted(found, key=lambda p: (posixpath.basename(p), p))
+
+
 def file_events(
     path: str, run_id: str, parse_file: Callable[[str], Iterator[ParsedItem]]
 ) -> Iterator[dict[str, Any]]:
-    """Event rows for one file; the record index is the item's position in the file."""
-    for index, item in enumerate(parse_file(path)):
+    """Event rows for one file; the record index is the item's position in the file. A file
+    on an object store is parsed from a local copy (the parsers seek, untar and hand files to
+    a PDF worker), under its own name; rows name the store location."""
+    with storage.local_copy(path) as local:
+        yield from _events(path, run_id, parse_file(str(local)))
+
+
+def _events(path: str, run_id: str, items: Iterator[ParsedItem]) -> Iterator[dict[str, Any]]:
+    for index, item in enumerate(items):
         base = {"source_file": path, "ingest_run_id": run_id}
         if isinstance(item, Quarantined):
             yield {"event": "quarantine", **base, **item.as_row()}
@@ -145,7 +169,7 @@ def parse_files(
 
 
 def run_ingest(spark: SparkSession, config: IngestConfig, spec: SourceIngest) -> StageResult:
-    files = expand_inputs(config.inputs, spec.suffixes)
+    files = input_files(config.inputs, spec.suffixes)
     root = config.lakehouse
     inputs = provenance(config.inputs, files)
     with StageRun(spark, root, spec.stage, config.model_dump(), inputs=inputs) as run:

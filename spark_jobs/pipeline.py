@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,6 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from corpus.inputs import expand_inputs
 from schemas.runs import RUNS
 from spark_jobs import ingest_guidelines, ingest_pmc, ingest_pubmed, ingest_replay, storage
 from spark_jobs.clean import clean
@@ -30,6 +28,7 @@ from spark_jobs.config import CorpusConfig, IngestConfig
 from spark_jobs.decontaminate import decontaminate
 from spark_jobs.dedup import dedup
 from spark_jobs.export_corpus import export_corpus
+from spark_jobs.ingest_common import input_files
 from spark_jobs.mix import mix
 from spark_jobs.runs import StageResult, code_version, pipeline_key
 from spark_jobs.shards import shards
@@ -70,7 +69,7 @@ def _ingest(source: str) -> Stage:
 
     def files(config: CorpusConfig) -> list[str]:
         inputs = getattr(config.sources, source).inputs
-        return expand_inputs(inputs, _INGEST_MODULES[source].SUFFIXES) if inputs else []
+        return input_files(inputs, _INGEST_MODULES[source].SUFFIXES) if inputs else []
 
     return Stage(
         f"ingest_{source}",
@@ -146,14 +145,6 @@ def _tree(folder: str | None) -> list[str]:
     return sorted(str(p) for p in Path(folder).rglob("*") if p.is_file())
 
 
-def _file_state(path: str) -> list[Any]:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return [path, None]
-    return [path, st.st_size, st.st_mtime_ns]
-
-
 def _last_runs(spark: SparkSession, root: str) -> dict[str, dict[str, Any]]:
     """The latest successful `_runs` row of each stage."""
     rows = (
@@ -180,7 +171,7 @@ def stage_key(stage: Stage, config: CorpusConfig, last: dict[str, dict[str, Any]
         "stage": stage.name,
         "settings": stage.settings(config),
         "code": code_version(),
-        "files": [_file_state(p) for p in stage.input_files(config)],
+        "files": [storage.file_state(p) for p in stage.input_files(config)],
         "after": {name: _outcome(last.get(name)) for name in stage.after},
     }
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()

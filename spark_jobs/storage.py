@@ -18,6 +18,7 @@ import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import fsspec
@@ -28,6 +29,9 @@ from fsspec.implementations.local import LocalFileSystem
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 # Where Databricks mounts DBFS on the driver and the workers.
 DBFS_MOUNT = Path("/dbfs")
+_MAGIC = re.compile(r"[*?[]")
+# What names an object's version in fsspec's info(): s3fs, adlfs, gcsfs, others.
+_VERSION_KEYS = ("ETag", "etag", "LastModified", "last_modified", "mtime", "updated")
 
 
 def is_uri(location: str) -> bool:
@@ -72,6 +76,46 @@ def filesystem(location: str) -> tuple[AbstractFileSystem, str]:
         # adlfs registers `abfs` for the same (always TLS) endpoint.
         location = "abfs" + location[len("abfss") :]
     return fsspec.core.url_to_fs(location)
+
+
+def expand(location: str, suffixes: tuple[str, ...]) -> list[str]:
+    """The files a location names, as locations: the file itself (whatever its suffix), the
+    files below a folder whose names end in one of `suffixes`, or a glob's matches, folders
+    among them searched the same way. Nothing there raises FileNotFoundError."""
+    fs, path = filesystem(location)
+    magic = _MAGIC.search(location)
+    if magic:
+        base = location[: magic.start()].rsplit("/", 1)[0]
+        base_path = filesystem(base)[1]
+        matches = fs.glob(path)
+        if not matches:
+            raise FileNotFoundError(f"no input matches {location!r}")
+        found = (join(base, posixpath.relpath(m, base_path)) for m in matches)
+        return sorted(f for match in found for f in expand(match, suffixes))
+    if fs.isdir(path):
+        return sorted(
+            join(location, posixpath.relpath(p, path))
+            for p in fs.find(path)
+            if p.lower().endswith(suffixes)
+        )
+    if fs.isfile(path):
+        return [location]
+    raise FileNotFoundError(f"input {location!r} does not exist")
+
+
+def file_state(location: str) -> list[Any]:
+    """[location, size, version] of a file, to tell whether it changed since a run read it:
+    the version is the modification time in ns on local disk, the object's ETag (else its
+    modification time) on a store; [location, None] when it is gone."""
+    fs, path = filesystem(location)
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        return [location, None]
+    if isinstance(fs, LocalFileSystem):
+        return [location, info["size"], os.stat(path).st_mtime_ns]
+    version = next((info[k] for k in _VERSION_KEYS if info.get(k) is not None), None)
+    return [location, info.get("size"), str(version)]
 
 
 def exists(location: str) -> bool:

@@ -1,9 +1,10 @@
-"""Lakehouse and shards on an object store: the sample pipeline, ingests to shards, on `s3a://`
-against a local S3-compatible server (moto, on 127.0.0.1), through the command line in its
-own process so that Spark, s3fs and delta-rs all take the endpoint and credentials from the
-environment as they would on a cluster. The tables read back equal the local sample build's,
-and every uploaded shard has the SHA-256 its `gold/shards` row records. Also: tables
-registered in a catalog schema, and the storage helpers on `file:` URIs."""
+"""Inputs, lakehouse and shards on an object store: the sample pipeline, ingests to shards,
+on `s3a://` against a local S3-compatible server (moto, on 127.0.0.1), through the command
+line in its own process so that Spark, s3fs and delta-rs all take the endpoint and
+credentials from the environment as they would on a cluster. The tables read back equal the
+local sample build's, bronze rows name their input objects, and every uploaded shard has the
+SHA-256 its `gold/shards` row records. Also: tables registered in a catalog schema, and the
+storage helpers on fsspec's memory store and a stand-in /dbfs mount."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from spark_jobs import delta_jars, storage
 from spark_jobs.tables import CATALOG_CONF, SCHEMA_CONF, use_catalog
@@ -61,13 +63,32 @@ def s3_env():
         server.stop()
 
 
+INPUTS = f"s3a://{BUCKET}/inputs"
+
+
+def _sample_config_with_inputs_in_s3(path: Path) -> Path:
+    """configs/sample.yaml with its input folders uploaded under INPUTS and named there."""
+    config = yaml.safe_load((REPO / "configs" / "sample.yaml").read_text())
+    for source, settings in config["sources"].items():
+        folder = REPO / "sample" / source
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            storage.upload(file, storage.join(INPUTS, source, file.relative_to(folder).as_posix()))
+        settings["inputs"] = [storage.join(INPUTS, source)]
+    config["decontamination"]["benchmarks_dir"] = str(REPO / "sample" / "benchmarks")
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @pytest.fixture(scope="module")
 def s3_build(s3_env, tmp_path_factory):
-    """`gapreplay corpus` on the sample, ingests to shards, with lakehouse and shards in S3."""
+    """`gapreplay corpus` on the sample, ingests to shards, with inputs, lakehouse and shards
+    in S3."""
     root, out = f"s3a://{BUCKET}/lakehouse", f"s3a://{BUCKET}/shards"
-    log = tmp_path_factory.mktemp("s3_build") / "corpus.log"
+    work = tmp_path_factory.mktemp("s3_build")
+    log = work / "corpus.log"
+    config = _sample_config_with_inputs_in_s3(work / "corpus.yaml")
     env = {**os.environ, "GAPREPLAY_DRIVER_MEMORY": "2g"}
-    command = [sys.executable, "-m", "gapreplay", "corpus", "--config", "configs/sample.yaml"]
+    command = [sys.executable, "-m", "gapreplay", "corpus", "--config", str(config)]
     command += ["--lakehouse", root, "--out", out, "--to", "shards", "--master", "local[2]"]
     with log.open("w") as stream:
         done = subprocess.run(command, cwd=REPO, env=env, stdout=stream, stderr=subprocess.STDOUT)
@@ -97,6 +118,9 @@ def test_pipeline_on_s3_reads_back_like_the_local_build(s3_build, sample_build):
         ("gold_lineage", ["seq_index", "doc_id", "n_tokens"]),
     ):
         assert _rows(remote, name, columns) == _rows(local, name, columns), name
+    for name in ("bronze_pubmed", "bronze_pmc", "bronze_guidelines", "bronze_replay"):
+        files = set(remote.to_pandas(name, ["source_file"])["source_file"])
+        assert files and all(f.startswith(f"{INPUTS}/") for f in files), (name, files)
 
 
 def _rows(lakehouse, name: str, columns: list[str]) -> list[tuple]:
