@@ -13,11 +13,11 @@ itself, since `get_spark` turns Delta's own check off.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from spark_jobs import storage
 from spark_jobs.runs import StageResult, StageRun
 from spark_jobs.tables import discover_tables
 
@@ -28,8 +28,10 @@ DEFAULT_RETENTION_HOURS = 30 * 24
 MINIMUM_RETENTION_HOURS = 7 * 24  # Delta's own safety floor (concurrent readers and writers)
 
 
-def _files(path: str) -> int:
-    return sum(1 for p in Path(path).glob("**/*.parquet") if "_delta_log" not in p.parts)
+def _files(location: str) -> int:
+    """Data files of a table, on local disk or an object store."""
+    fs, path = storage.filesystem(location)
+    return sum(1 for p in fs.find(path) if p.endswith(".parquet") and "/_delta_log/" not in p)
 
 
 def maintain(

@@ -8,6 +8,7 @@ import gzip
 import random
 from pathlib import Path
 
+import fsspec
 from lxml import etree
 
 from corpus.silver_stages import run_document_stages
@@ -17,7 +18,7 @@ from spark_jobs.audit import diff, lineage_of_sequence, why
 from spark_jobs.clean import bronze_documents, clean
 from spark_jobs.config import IngestConfig
 from spark_jobs.ingest_pubmed import ingest_pubmed
-from spark_jobs.maintain import maintain
+from spark_jobs.maintain import _files, maintain
 from spark_jobs.tables import read_table, table_path, table_version
 from tests.conftest import SAMPLE
 
@@ -101,3 +102,19 @@ def test_diff_lists_the_deleted_and_revised_pmids(spark, tmp_path) -> None:
     assert runs_files > 1 and files(RUNS) == 2
     assert result.metrics["files_removed_by_optimize._runs"] == runs_files
     assert diff(spark, root, str(first), str(second)) == found
+
+
+def test_maintain_counts_data_files_on_an_object_store() -> None:
+    """maintain's before/after file counts list the store through fsspec: data files only,
+    not the Parquet checkpoints in _delta_log."""
+    fs = fsspec.filesystem("memory")
+    for name in (
+        "a.parquet",
+        "part=1/b.parquet",
+        "_delta_log/00000000000000000010.checkpoint.parquet",
+    ):
+        fs.pipe_file(f"/gapreplay-maintain/table/{name}", b"x")
+    try:
+        assert _files("memory://gapreplay-maintain/table") == 2
+    finally:
+        fs.rm("/gapreplay-maintain", recursive=True)
