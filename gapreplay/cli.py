@@ -503,8 +503,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         for row in frame.itertuples(index=False):
             table.add_row(*("" if v is None else str(v) for v in row))
         console.print(table)
-    shards = Path(args.shards) if Path(args.shards).is_dir() else None
-    out = write_report(args.lakehouse, Path(args.out), shards)
+    out = write_report(args.lakehouse, Path(args.out), args.shards)
     console.print(f"report: {out.resolve()}")
     return 0
 

@@ -28,6 +28,7 @@ from gapreplay.read import Lakehouse
 from schemas.gold import CORPUS, SHARDS
 from schemas.runs import RUNS
 from schemas.silver import DECISIONS, DEDUP_CLUSTERS, DOCUMENTS, SOURCES
+from spark_jobs import storage
 from spark_jobs.summary import BRONZE, DECISION_STAGES
 
 # Rows of the per-stage tables, in pipeline order.
@@ -98,9 +99,10 @@ def removals(lh: Lakehouse) -> pd.DataFrame:
     )
 
 
-def write_report(root: str, out: Path, shards_dir: Path | None = None) -> Path:
+def write_report(root: str, out: Path, shards_dir: str | Path | None = None) -> Path:
     """Write the HTML report of the lakehouse at `root` to `out` (with the dataset card that
-    the shards job wrote into `shards_dir`, when given) and return its path."""
+    the shards job wrote into `shards_dir`, a folder or a URI, when given) and return its
+    path."""
     lh = Lakehouse(root)
     overview = _overview(lh)
     sections = [
@@ -338,13 +340,15 @@ def _decontamination_section(lh: Lakehouse) -> str:
     )
 
 
-def _card_section(shards_dir: Path | None) -> str:
+def _card_section(shards_dir: str | Path | None) -> str:
     if shards_dir is None:
         return NO_DATA
-    card = Path(shards_dir) / "dataset_card.md"
-    if not card.is_file():
+    location = storage.join(str(shards_dir), "dataset_card.md")
+    if not storage.exists(location):
         return NO_DATA
-    return f'<div class="card">{markdown_to_html(card.read_text(encoding="utf-8"))}</div>'
+    with storage.local_copy(location) as card:
+        text = card.read_text(encoding="utf-8")
+    return f'<div class="card">{markdown_to_html(text)}</div>'
 
 
 def _runs_section(lh: Lakehouse) -> str:

@@ -12,6 +12,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import fsspec
 import matplotlib.image
 import pytest
 from pyspark.sql import functions as F
@@ -249,3 +250,16 @@ def test_chromium_renders_every_image(report: Path, tmp_path: Path) -> None:
     # they vary.
     assert (pixels.mean(axis=2) < 0.9).mean() > 0.05
     assert pixels.std() > 0.1
+
+
+def test_the_dataset_card_is_read_from_a_shard_folder_on_a_store(tmp_path):
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/gapreplay-report/shards/dataset_card.md", b"# Remote card\n\nmade in S3\n")
+    try:
+        out = write_report(
+            str(tmp_path / "no-lakehouse"), tmp_path / "r.html", "memory://gapreplay-report/shards"
+        )
+    finally:
+        fs.rm("/gapreplay-report", recursive=True)
+    text = out.read_text(encoding="utf-8")
+    assert "Remote card" in text and "made in S3" in text
