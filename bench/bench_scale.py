@@ -24,9 +24,9 @@ PubMed titles + abstracts.
 tokenize (no Spark) may run in a second process beside the Spark one, both merge their
 figures into the same file.
 
-Hours on 2 cores (the 10k pipeline took 34 min on a loaded machine, 26 of them in clean's
-language detection, which grows with the documents): run bare (as `make bench` runs every
-bench_*.py) it only says so; `make bench-scale` runs `--full` (the defaults).
+About 1.5 hours on 2 quiet cores (pipeline 10k 3 min, 100k 10 min, 300k about 30 min; the
+alone runs at 1M about 45 min, plus generating the inputs): run bare (as `make bench` runs
+every bench_*.py) it only says so; `make bench-scale` runs `--full` (the defaults).
 Writes bench/results/scale.json after every measurement (a run that stops keeps what ended).
 """
 
@@ -315,8 +315,7 @@ def _save(path: tuple[str, ...], value: dict[str, Any]) -> None:
             "memory_gib": _gib(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")),
             "platform": platform.platform(),
             "spark_master": "local[*]",
-            "note": "shared machine: other agents' Spark jobs ran at the same time; compare"
-            " ratios of one run",
+            "note": "a shared machine: compare ratios of one run, and see notes for the load",
         }
         figures["ratios"] = ratios(figures)
         write_result(
