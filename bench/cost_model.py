@@ -13,8 +13,8 @@ packages by the thousand, so yes for the ingests; dedup's shuffle is the least c
 Storage: the bronze, silver and gold Delta folders and the shard .bin files of the run,
 per token, times 48.1B.
 
-The measurements ran on 2 shared cores with other Spark jobs beside them: per-core figures
-are lower bounds, the hours upper bounds.
+The machine is shared: per-core figures are lower bounds, the hours upper bounds (scale.json's
+notes say the load each measurement ran under).
 
     python -m bench.cost_model   # writes bench/results/cost_model.json, prints the table
 """
