@@ -1,45 +1,15 @@
-"""Expanding user-given inputs (files, directories, globs) and opening them as streams."""
+"""Opening input files as streams (gzip recognised by its magic bytes, damage reported after
+the bytes before it). Which files the inputs name: spark_jobs.ingest_common.input_files."""
 
 from __future__ import annotations
 
-import glob
 import io
-import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-def expand_inputs(inputs: Iterable[str], suffixes: tuple[str, ...]) -> list[str]:
-    """Absolute paths of the files named by `inputs`, sorted by file name, then path.
-
-    Directories are searched recursively for files ending in one of `suffixes`; globs are
-    expanded; a named file is taken whatever its suffix (a user who names it means it).
-    A name that matches nothing raises FileNotFoundError: that is a user error, not bad data.
-    """
-    found: set[str] = set()
-    for item in inputs:
-        matches = glob.glob(item, recursive=True) if glob.has_magic(item) else [item]
-        if not matches:
-            raise FileNotFoundError(f"no input matches {item!r}")
-        for match in matches:
-            path = Path(match)
-            if path.is_dir():
-                found.update(
-                    str(p.resolve())
-                    for p in path.rglob("*")
-                    if p.is_file() and p.name.lower().endswith(suffixes)
-                )
-            elif path.is_file():
-                found.add(str(path.resolve()))
-            else:
-                raise FileNotFoundError(f"input {match!r} does not exist")
-    # Files are applied in name order (PubMed updates must follow their baseline).
-    return sorted(found, key=lambda p: (os.path.basename(p), p))
 
 
 class GzipStream(io.RawIOBase):

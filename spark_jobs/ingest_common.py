@@ -27,7 +27,6 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StringType, StructField, StructType
 
-from corpus.inputs import expand_inputs
 from corpus.pubmed_xml import Deletion
 from corpus.quarantine import Quarantined
 from download.files import provenance
@@ -82,18 +81,17 @@ def record_sha256(row: dict[str, Any]) -> str:
 
 
 def input_files(inputs: list[str], suffixes: tuple[str, ...]) -> list[str]:
-    """The files that `inputs` name (paths, folders, globs; local or on an object store), in
-    the order they are applied: by file name, then location."""
-    found: set[str] = set()
-    local = []
-    for item in inputs:
-        path = storage.local_path(item)
-        if path is None:
-            found.update(storage.expand(item, suffixes))
-        else:
-            local.append(str(path))
-    found.update(expand_inputs(local, suffixes))
+    """The files that `inputs` name (files, folders, globs; local or on an object store; see
+    storage.expand), in the order they are applied: by file name, then location (PubMed
+    updates must follow their baseline). A name that matches nothing raises
+    FileNotFoundError: that is a user error, not bad data."""
+    found = {f for item in inputs for f in storage.expand(_absolute(item), suffixes)}
     return sorted(found, key=lambda p: (posixpath.basename(p), p))
+
+
+def _absolute(item: str) -> str:
+    path = storage.local_path(item)
+    return item if path is None else str(path.resolve())
 
 
 def file_events(

@@ -109,11 +109,12 @@ def file_state(location: str) -> list[Any]:
     modification time) on a store; [location, None] when it is gone."""
     fs, path = filesystem(location)
     try:
+        if isinstance(fs, LocalFileSystem):
+            st = os.stat(path)
+            return [location, st.st_size, st.st_mtime_ns]
         info = fs.info(path)
     except FileNotFoundError:
         return [location, None]
-    if isinstance(fs, LocalFileSystem):
-        return [location, info["size"], os.stat(path).st_mtime_ns]
     version = next((info[k] for k in _VERSION_KEYS if info.get(k) is not None), None)
     return [location, info.get("size"), str(version)]
 

@@ -14,9 +14,9 @@ from rich.console import Console
 
 import download
 from corpus.guideline_sources import source_for_path
-from corpus.inputs import expand_inputs
 from download.files import read_manifest, safe_path
 from download.guidelines import document_path, sniff
+from spark_jobs.ingest_common import input_files
 from spark_jobs.ingest_guidelines import SUFFIXES
 from tests.conftest import FIXTURES
 from tests.test_download_http import FAST, Mirror, fetch
@@ -150,7 +150,7 @@ def test_index_pages_robots_and_released_set(mirror: Mirror, tmp_path: Path) -> 
     assert page["path"].startswith("who/who_9789241549929-") and page["path"].endswith(".html")
     released = to / "released/open_guidelines.jsonl"
     assert [json.loads(line) for line in released.read_text().splitlines()] == RELEASED
-    assert len(expand_inputs([str(to)], SUFFIXES)) == 5
+    assert len(input_files([str(to)], SUFFIXES)) == 5
 
     mirror.clear()
     again = fetch("guidelines", to, mirror, options=OPTIONS)

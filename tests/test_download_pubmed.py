@@ -12,8 +12,8 @@ import pytest
 from rich.console import Console
 
 import download
-from corpus.inputs import expand_inputs
 from download.files import MANIFEST_NAME, read_manifest
+from spark_jobs.ingest_common import input_files
 from spark_jobs.ingest_pubmed import SUFFIXES
 from tests.test_download_http import FAST, Mirror, build_pubmed, fetch
 
@@ -46,7 +46,7 @@ def test_complete_download_checksums_and_second_run(mirror: Mirror, tmp_path: Pa
     assert not (to / "baseline/pubmed26n0003.xml.gz").exists()
     assert not (to / "baseline/pubmed26n0003.xml.gz.part").exists()
     # Ingest's own file search sees the four good files and nothing else.
-    assert [Path(p).name for p in expand_inputs([str(to)], SUFFIXES)] == [
+    assert [Path(p).name for p in input_files([str(to)], SUFFIXES)] == [
         "pubmed26n0001.xml.gz",
         "pubmed26n0002.xml.gz",
         "pubmed26n0004.xml.gz",

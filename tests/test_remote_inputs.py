@@ -42,6 +42,23 @@ def test_folders_globs_and_files_on_a_store_in_file_name_order(store, tmp_path):
     ]
 
 
+def test_local_folders_globs_and_relative_paths_the_same_way(tmp_path, monkeypatch):
+    for name in ("in/b.xml", "in/sub/a.xml.gz", "in/skip.txt", "g/c.xml", "g/d.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    monkeypatch.chdir(tmp_path)
+    assert input_files(
+        ["in", f"{tmp_path}/g/*.xml", "file:" + str(tmp_path / "g/d.json")], SUFFIXES
+    ) == [
+        str(tmp_path / "in/sub/a.xml.gz"),
+        str(tmp_path / "in/b.xml"),
+        str(tmp_path / "g/c.xml"),
+        str(tmp_path / "g/d.json"),
+    ]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        input_files(["nothing"], SUFFIXES)
+
+
 def test_a_missing_input_on_a_store_is_a_user_error(store):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         input_files([f"{BASE}/nothing"], SUFFIXES)
